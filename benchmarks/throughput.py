@@ -1,0 +1,180 @@
+"""Throughput side by side: our pipeline, `reader`, and a naive httpx+feedparser loop,
+on the same farm feeds, in the same run, alternating.
+
+    python -m benchmarks.throughput --feeds 500 --rounds 2
+
+For each system and round: a fresh farm (same seed, same content), a cold pass (every
+entry new) and a warm pass after 10 % of the feeds published one item (about 90 % of the
+responses are 304). Prints entries/s cold, feeds/s warm, publication-to-sink latency
+p50/p95 on the warm pass, peak RSS, Redis bytes per feed and per article, and every
+figure's ratio to each peer (medians over rounds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks.farm import digest
+from benchmarks.ours import Ours
+from benchmarks.peers import NaiveLoop, PassResult, ReaderLib
+
+
+class FarmProcess:
+    def __init__(self, feeds: int, items: int, seed: int, latency: float) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.farm", "--feeds", str(feeds), "--items",
+             str(items), "--seed", str(seed), "--latency", str(latency), "--port",
+             str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                self.stats()
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.urls = [f"http://127.0.0.1:{self.port}/feed/{n}.xml" for n in range(feeds)]
+
+    def _get(self, path: str, method: str = "GET") -> dict:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def stats(self) -> dict:
+        return self._get("/_stats")
+
+    def requests(self) -> int:
+        return int(self.stats()["requests"])
+
+    def advance(self, fraction: float) -> int:
+        return int(self._get(f"/_advance?fraction={fraction}", "POST")["changed"])
+
+    def published(self) -> dict[str, float]:
+        return self._get("/_published")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def latencies(result: PassResult, published: dict[str, float]) -> list[float]:
+    return [result.seen_at[g] - t for g, t in published.items() if g in result.seen_at]
+
+
+def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    farm = FarmProcess(args.feeds, args.items, args.seed, args.latency)
+    cold_expect = args.feeds * args.items
+    try:
+        if name == "ours":
+            workers = [w.split() for w in args.ours_workers]
+            system = Ours(farm.urls, workdir, args.redis_url, workers)
+            cold = system.run_pass(cold_expect, farm.requests)
+            changed = farm.advance(args.change)
+            warm = system.run_pass(changed, farm.requests)
+            per_feed, per_article = system.memory(cold.new_entries + warm.new_entries)
+            rss = system.sampler.peak
+            rss_proc = system.sampler.peak_per_process
+        else:
+            if name == "reader":
+                system = ReaderLib(farm.urls, workdir / f"reader-{time.time()}.sqlite",
+                                   workers=args.reader_workers)
+            else:
+                system = NaiveLoop(farm.urls)
+            cold = system.run_pass()
+            changed = farm.advance(args.change)
+            warm = system.run_pass()
+            per_feed = per_article = float("nan")
+            import resource
+
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            rss_proc = rss
+        lat = latencies(warm, farm.published())
+        system.close()
+    finally:
+        farm.close()
+    return {
+        "cold_entries_per_s": cold.new_entries / cold.seconds,
+        "cold_entries": cold.new_entries,
+        "warm_feeds_per_s": warm.feeds / warm.seconds,
+        "warm_new": warm.new_entries,
+        "changed": changed,
+        "latency_p50": percentile(lat, 0.5),
+        "latency_p95": percentile(lat, 0.95),
+        "peak_rss_mb": rss / 2**20,
+        "peak_rss_per_process_mb": rss_proc / 2**20,
+        "redis_bytes_per_feed": per_feed,
+        "redis_bytes_per_article": per_article,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=500)
+    parser.add_argument("--items", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--latency", type=float, default=0.0, help="farm ms per response")
+    parser.add_argument("--change", type=float, default=0.1, help="fraction changed for warm")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--systems", default="ours,reader,naive")
+    parser.add_argument("--reader-workers", type=int, default=16)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
+    parser.add_argument("--ours-workers", action="append",
+                        default=None, help='worker args, e.g. "-Q fetch,parse,publish -c 2"')
+    args = parser.parse_args()
+    args.ours_workers = args.ours_workers or ["-Q fetch,parse,publish -c 2"]
+    systems = args.systems.split(",")
+    print(f"farm: {args.feeds} feeds x {args.items} items, seed {args.seed} "
+          f"(content digest {digest(min(args.feeds, 50), args.items, args.seed)}), "
+          f"latency {args.latency} ms, warm change {args.change:.0%}")
+    results: dict[str, list[dict[str, float]]] = {s: [] for s in systems}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(args.rounds):
+            for name in systems:
+                r = run_system(name, args, Path(tmp))
+                results[name].append(r)
+                print(f"round {round_ + 1} {name:>7}: cold {r['cold_entries_per_s']:8.0f} "
+                      f"entries/s ({r['cold_entries']:.0f}), warm {r['warm_feeds_per_s']:7.0f} "
+                      f"feeds/s ({r['warm_new']:.0f}/{r['changed']:.0f} new), latency p50 "
+                      f"{r['latency_p50']:.2f}s p95 {r['latency_p95']:.2f}s, peak RSS "
+                      f"{r['peak_rss_mb']:.0f} MB", flush=True)
+    med = {s: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+           for s, rs in results.items()}
+    print("\nmedians" + (f" over {args.rounds} rounds" if args.rounds > 1 else ""))
+    header = f"{'system':>8} {'cold e/s':>9} {'warm f/s':>9} {'p50 s':>7} {'p95 s':>7} " \
+             f"{'RSS MB':>7} {'max/proc':>8} {'B/feed':>7} {'B/art':>7}"
+    print(header)
+    for s, m in med.items():
+        print(f"{s:>8} {m['cold_entries_per_s']:9.0f} {m['warm_feeds_per_s']:9.0f} "
+              f"{m['latency_p50']:7.2f} {m['latency_p95']:7.2f} {m['peak_rss_mb']:7.0f} "
+              f"{m['peak_rss_per_process_mb']:8.0f} {m['redis_bytes_per_feed']:7.0f} "
+              f"{m['redis_bytes_per_article']:7.0f}")
+    if "ours" in med:
+        for peer in (s for s in med if s != "ours"):
+            o, p = med["ours"], med[peer]
+            print(f"ours / {peer}: cold x{o['cold_entries_per_s'] / p['cold_entries_per_s']:.1f}, "
+                  f"warm x{o['warm_feeds_per_s'] / p['warm_feeds_per_s']:.1f}, "
+                  f"latency p50 x{p['latency_p50'] / o['latency_p50']:.1f} lower")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""The stages, driven by hand against a real store, a real HTTP server and a real sink."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.feeds import rss
+from worker import pipeline
+from worker.demo.server import FeedServer, Resource
+from worker.runtime import Runtime
+from worker.settings import load_settings
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_runtime(tmp_path: Path, urls: list[str], redis_url: str | None = None,
+                 prefix: str = "x", extra: str = "") -> tuple[Runtime, Clock]:
+    env = {
+        "SYNDICATE_FETCH__ALLOW_PRIVATE_NETWORKS": "true",
+        "SYNDICATE_STORE__DATA_DIR": str(tmp_path / "var"),
+        "SYNDICATE_STORE__PREFIX": prefix,
+        "SYNDICATE_SCHEDULE__MIN_INTERVAL": "60",
+        "SYNDICATE_SCHEDULE__MAX_INTERVAL": "600",
+    }
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    config = tmp_path / "syndicate.toml"
+    config.write_text("".join(f'[[feeds]]\nurl = "{u}"\n{extra}' for u in urls))
+    clock = Clock()
+    rt = Runtime(load_settings(config, env), clock=clock, rand=lambda: 0.0)
+    rt.store.sync_feeds(rt.settings.feed_specs(), clock())
+    return rt, clock
+
+
+def run_cycle(rt: Runtime) -> dict[str, int]:
+    """One tick's worth of work, every stage in turn; returns the delivery counts."""
+    plan = pipeline.tick(rt)
+    totals: dict[str, int] = {}
+    for batch in plan.fetch_batches:
+        changed = pipeline.fetch_batch(rt, batch)
+        for sink, ids in pipeline.process(rt, changed).items():
+            for key, n in pipeline.deliver(rt, sink, ids).items():
+                totals[key] = totals.get(key, 0) + n
+    return totals
+
+
+def sink_ids(rt: Runtime) -> list[str]:
+    path = rt.settings.data_dir / "articles.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line)["id"] for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def mode(request: pytest.FixtureRequest) -> dict[str, str]:
+    if request.param == "redis":
+        return {"redis_url": request.getfixturevalue("redis_url"),
+                "prefix": request.getfixturevalue("prefix")}
+    return {}
+
+
+def test_new_items_are_published_once_across_polls(tmp_path, feed_server: FeedServer, mode):
+    """First poll publishes every item; a later poll publishes only the new one."""
+    feed_server.routes["/a.xml"] = Resource(rss([("one", "One"), ("two", "Two")]))
+    rt, clock = make_runtime(tmp_path, [feed_server.url("/a.xml")], **mode)
+    assert run_cycle(rt)["delivered"] == 2
+    feed_server.routes["/a.xml"] = Resource(rss([("one", "One"), ("two", "Two"), ("three", "3")]))
+    clock.now += 601  # past max_interval: the adaptive schedule waits longer than min
+    assert run_cycle(rt)["delivered"] == 1
+    ids = sink_ids(rt)
+    assert len(ids) == len(set(ids)) == 3
+
+
+def test_not_modified_and_unchanged_bodies_are_not_parsed_again(tmp_path, feed_server, mode):
+    """A 304, or a 200 with the same body, settles in the fetch stage with no work for parse."""
+    feed_server.routes["/a.xml"] = Resource(rss([("one", "One")]))
+    rt, clock = make_runtime(tmp_path, [feed_server.url("/a.xml")], **mode)
+    run_cycle(rt)
+    clock.now += 1000
+    feed_id = rt.settings.feeds[0].feed_id
+    assert pipeline.fetch_batch(rt, [feed_id]) == []
+    assert feed_server.conditional_hits["/a.xml"] == 1
+    # same body, but the server forgot its validators: still nothing to parse
+    body = rss([("one", "One")])
+    feed_server.routes["/a.xml"] = lambda: Resource(body, headers=(("X-Rand", "1"),))
+    state = rt.store.load_states([feed_id])[feed_id]
+    rt.store.save_states([replace(state, etag=None, last_modified=None)])
+    assert pipeline.fetch_batch(rt, [feed_id]) == []
+    state = rt.store.load_states([feed_id])[feed_id]
+    assert state.last_status == "not_modified" and state.error_streak == 0
+
+
+def test_a_broken_feed_is_recorded_and_backed_off_not_dropped(tmp_path, feed_server, mode):
+    """A feed that is not a feed gets an error streak and a later poll, and stays scheduled."""
+    feed_server.routes["/bad.xml"] = Resource(b"<html><body>nope</body></html>", "text/html")
+    rt, clock = make_runtime(tmp_path, [feed_server.url("/bad.xml")], **mode)
+    run_cycle(rt)
+    feed_id = rt.settings.feeds[0].feed_id
+    state = rt.store.load_states([feed_id])[feed_id]
+    assert state.error_streak == 1 and "not an RSS" in (state.last_error or "")
+    assert state.next_poll_at >= clock.now + 54
+    clock.now = state.next_poll_at
+    run_cycle(rt)
+    second = rt.store.load_states([feed_id])[feed_id]
+    assert second.error_streak == 2
+    assert second.next_poll_at - clock.now >= 2 * 54
+
+
+def test_http_errors_back_off_and_honour_retry_after(tmp_path, feed_server, mode):
+    """A 503 with Retry-After is not polled again before the server asked."""
+    feed_server.routes["/busy.xml"] = Resource(b"busy", status=503,
+                                               headers=(("Retry-After", "3600"),))
+    rt, clock = make_runtime(tmp_path, [feed_server.url("/busy.xml")], **mode)
+    run_cycle(rt)
+    feed_id = rt.settings.feeds[0].feed_id
+    state = rt.store.load_states([feed_id])[feed_id]
+    assert state.last_http_status == 503 and state.error_streak == 1
+    assert state.next_poll_at >= clock.now + 3600 and state.next_reason == "retry_after"
+
+
+def test_same_article_in_two_feeds_is_published_once(tmp_path, feed_server, mode):
+    """Two section feeds carrying the same story (same canonical URL) yield one article."""
+    feed_server.routes["/world.xml"] = Resource(rss([("s1", "Shared story")], title="World"))
+    feed_server.routes["/top.xml"] = Resource(rss([("s1", "Shared story"), ("t", "Top only")],
+                                                  title="Top"))
+    rt, _ = make_runtime(tmp_path, [feed_server.url("/world.xml"), feed_server.url("/top.xml")],
+                         **mode)
+    run_cycle(rt)
+    assert len(sink_ids(rt)) == 2
+
+
+def test_a_failing_sink_keeps_its_events_for_a_later_retry(tmp_path, feed_server, mode):
+    """Events a sink could not take stay pending with a backoff and arrive later."""
+    feed_server.routes["/a.xml"] = Resource(rss([("one", "One")]))
+    rt, clock = make_runtime(tmp_path, [feed_server.url("/a.xml")], **mode)
+    target = rt.settings.data_dir / "articles.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.mkdir()  # a directory where the file should be: every write fails
+    counts = run_cycle(rt)
+    assert counts.get("failed") == 1
+    assert rt.store.pending_counts() == {"articles": 1}
+    target.rmdir()
+    rt.close()
+    clock.now += 3
+    assert pipeline.tick(rt).deliveries == {}  # backoff not over yet
+    clock.now += 60
+    plan = pipeline.tick(rt)
+    (ids,) = plan.deliveries["articles"]
+    assert pipeline.deliver(rt, "articles", ids)["delivered"] == 1
+    assert rt.store.pending_counts() == {}
+    assert len(sink_ids(rt)) == 1
+
+
+def test_quarantined_feeds_back_off_like_failing_feeds(tmp_path, feed_server, mode):
+    """Feeds of a poisoned message get an error and a backoff instead of an instant retry."""
+    feed_server.routes["/a.xml"] = Resource(rss([("one", "One")]))
+    rt, clock = make_runtime(tmp_path, [feed_server.url("/a.xml")], **mode)
+    feed_id = rt.settings.feeds[0].feed_id
+    pipeline.quarantine_feeds(rt, [feed_id], "a worker died")
+    state = rt.store.load_states([feed_id])[feed_id]
+    assert state.error_streak == 1 and state.last_error == "a worker died"
+    assert state.next_reason.startswith("error_backoff")
+    assert rt.store.claim_due_feeds(clock.now + 50, 10, 60) == []

@@ -1,0 +1,320 @@
+"""Boilerplate rules, learned boilerplate, page extraction and language detection."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from worker.core import boilerplate, language
+from worker.core.boilerplate import Rules, fingerprints, learn, remove, source_key
+from worker.core.extract import combine, extract, is_teaser, much_longer, trim
+from worker.core.models import RawEntry, SourceRef
+from worker.core.normalize import Cleaning, normalize_entry, with_page, without_learned
+
+PAGES = Path(__file__).resolve().parent.parent / "fixtures" / "pages"
+SOURCE = SourceRef(feed_id="f1", feed_url="https://news.example/feed.xml")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ALSO READ: Ferry Operators Warn of Winter Timetable Cuts",
+        "Also Read Rail Strike Ends After Overnight Talks",
+        "READ MORE: Museum Reopens Its Maritime Wing",
+        "Related: The harbour vote, explained",
+        "Don't miss: our guide to the referendum",
+        "Disclaimer: figures are provisional.",
+        "The post A Headline appeared first on The Paper.",
+    ],
+)
+def test_default_patterns_remove_promotions_and_trailers(line):
+    """Each built-in pattern takes its line out of the body and into the removed list."""
+    body, removed = remove(f"<p>Story.</p><p>{line}</p><p>More story.</p>")
+    assert body == "<p>Story.</p><p>More story.</p>"
+    assert removed == (line,)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Related research has shown the barrier would work.",
+        "Read more carefully, the report says something else.",
+        "Relatedly: " + "a long paragraph " * 40,
+    ],
+)
+def test_story_sentences_that_merely_start_alike_stay(line):
+    """A paragraph that only begins with similar words (no colon, or far too long) stays."""
+    markup = f"<p>{line}</p>"
+    assert remove(markup) == (markup, ())
+
+
+def test_selectors_and_patterns_from_config_apply_on_top_of_the_defaults():
+    """A source's CSS selector and line pattern remove their blocks, defaults still apply."""
+    rules = Rules.build(["div.promo", "aside"], [r"Sponsored by\b"])
+    markup = (
+        "<p>Story.</p><div class='promo'><p>Buy now</p></div><aside>Side</aside>"
+        "<p>Sponsored by Acme</p><p>ALSO READ: Other</p><p>End.</p>"
+    )
+    body, removed = remove(markup, rules)
+    assert body == "<p>Story.</p><p>End.</p>"
+    assert removed == ("Buy now", "Side", "Sponsored by Acme", "ALSO READ: Other")
+
+
+def test_defaults_can_be_switched_off():
+    """Rules built without defaults leave "ALSO READ" lines alone."""
+    markup = "<p>ALSO READ: Other</p>"
+    assert remove(markup, Rules.build(defaults=False)) == (markup, ())
+
+
+def test_a_wrapper_is_never_removed_for_the_line_it_holds():
+    """Only innermost blocks are lines: a div holding a promo and the story keeps the story."""
+    body, removed = remove("<div><p>ALSO READ: x</p><p>Story.</p></div>")
+    assert body == "<div><p>Story.</p></div>"
+    assert removed == ("ALSO READ: x",)
+
+
+def test_learned_lines_are_those_recurring_in_enough_articles():
+    """A line present in at least min_articles remembered articles is learned; rarer are not."""
+    trailer = fingerprints("<p>Published by Ann Lee</p>")[0]
+    history = [fingerprints(f"<p>Story {n}.</p><p>Published by Ann Lee</p>") for n in range(3)] + [
+        fingerprints("<p>Story 9.</p><p>A one-off line.</p>")
+    ]
+    learned = learn(history, min_articles=3)
+    assert learned == frozenset({trailer})
+    assert learn(history[:2], min_articles=3) == frozenset()
+
+
+def test_fingerprints_ignore_case_and_spacing_and_include_removed_lines():
+    """Fingerprints match across case and spacing; removed lines keep being counted."""
+    (a,) = fingerprints("<p>Published  by ANN lee</p>")
+    (b,) = fingerprints("<p>published by Ann Lee</p>")
+    assert a == b
+    assert len(fingerprints("<p>x</p>", removed=("Disclaimer: y",))) == 2
+
+
+def test_without_learned_moves_recurring_lines_to_removed():
+    """without_learned drops learned lines, recomputes the text and keeps what was removed."""
+    article = normalize_entry(
+        RawEntry(guid="g", title="t", content="<p>Story.</p><p>ALSO READ: x</p><p>Subscribe!</p>"),
+        SOURCE,
+        SOURCE.feed_url,
+    )
+    learned = frozenset(fingerprints("<p>Subscribe!</p>"))
+    cleaned = without_learned(article, learned)
+    assert cleaned.content_text == "Story."
+    assert cleaned.removed_boilerplate == ("ALSO READ: x", "Subscribe!")
+    assert cleaned.content_hash != article.content_hash
+    assert without_learned(article, frozenset()) is article
+
+
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("https://www.paper.example/a", "paper.example"),
+        ("https://m.paper.example/a", "m.paper.example"),
+        (None, "feed-1"),
+    ],
+)
+def test_source_key_is_the_site_without_www(url, key):
+    """History is kept per site (without "www."), per feed when an article has no URL."""
+    assert source_key(url, "feed-1") == key
+
+
+def test_seed_page_extraction_keeps_story_and_drops_comments():
+    """The seed-shaped page gives its story, sub-headings, author, date and image; no comments."""
+    page = (PAGES / "seed_article.html").read_text()
+    got = extract(page, "https://lanternledger.example/world/moscow-grain-corridor-proposal/")
+    assert got is not None
+    assert got.author == "Amreen Ahmad"
+    assert got.published == "2025-11-28T00:00:00Z"
+    assert (
+        got.image
+        == "https://lanternledger.example/wp-content/uploads/2025/11/odesa-port-cranes.jpg"
+    )
+    assert "<h2>Markets Wait for a Signal</h2>" in got.content_html
+    assert "Insurers will decide" not in got.content_html
+    assert "Leave a Reply" not in got.content_html
+
+
+def test_trim_drops_repeated_headline_and_trailing_prompts():
+    """The headline repeated as the first block and trailing subscribe/bio lines are trimmed."""
+    blocks = [
+        ("p", "Harbour Votes on a Barrier"),
+        ("p", "The council met on Thursday."),
+        ("p", "Ann Lee is a reporter covering the coast for the Paper."),
+        ("p", "Sign up for our newsletter to get updates in your inbox."),
+    ]
+    kept, trimmed = trim(blocks, "Harbour votes on a barrier!")
+    assert kept == [("p", "The council met on Thursday.")]
+    assert trimmed == (
+        "Harbour Votes on a Barrier",
+        "Sign up for our newsletter to get updates in your inbox.",
+        "Ann Lee is a reporter covering the coast for the Paper.",
+    )
+
+
+def test_trim_drops_page_chrome_above_a_headline_repeated_near_the_top():
+    """The headline's last appearance in the first half ends the page chrome above it."""
+    story = "The council met on Thursday and voted to build the barrier at last."
+    blocks = [
+        ("p", "Harbour Votes on a Barrier"),
+        ("p", "Photo: Ann Lee"),
+        ("p", "Image 1 of 8"),
+        ("p", "Harbour Votes on a Barrier"),
+        ("p", story),
+        ("p", story.replace("Thursday", "Friday")),
+    ]
+    kept, trimmed = trim(blocks, "Harbour votes on a barrier")
+    assert [text for _, text in kept] == [story, story.replace("Thursday", "Friday")]
+    assert trimmed[:4] == (
+        "Harbour Votes on a Barrier",
+        "Photo: Ann Lee",
+        "Image 1 of 8",
+        "Harbour Votes on a Barrier",
+    )
+
+
+def test_trim_keeps_a_headline_quoted_in_the_second_half():
+    """A block equal to the headline late in the story is story, not chrome."""
+    story = "The council met on Thursday and voted to build the barrier at last."
+    blocks = [("p", story), ("p", story.replace("Thursday", "Friday")), ("p", "Barrier now")]
+    kept, _ = trim(list(blocks), "Barrier now")
+    assert kept == blocks
+
+
+PROSE = [
+    f"Paragraph {n} of the story goes on long enough to be prose, as a reporter would "
+    f"write it, with a subject, a verb and a full stop at the end of paragraph {n}."
+    for n in range(1, 9)
+]
+
+
+def test_combine_takes_the_second_opinion_when_the_first_stopped_inside_the_story():
+    """readability's body wins when it adds prose paragraphs worth half of trafilatura's text."""
+    main = [("p", text) for text in PROSE[:3]]
+    other = [("p", text) for text in PROSE]
+    assert combine(main, main, other) == other
+
+
+def test_combine_keeps_the_first_opinion_when_the_second_adds_only_short_lines():
+    """Short lines (share prompts, tags) are no sign that trafilatura cut the story."""
+    main = [("p", text) for text in PROSE[:3]]
+    other = [("p", "Share this on WhatsApp"), *main, ("p", "Tags: harbour, barrier, council")]
+    assert combine(main, [], other) == main
+
+
+def test_combine_drops_edge_blocks_no_other_opinion_kept_and_keeps_inner_ones():
+    """Leading and trailing blocks neither witness has are dropped; inner ones stay."""
+    inner = ("p", "A short quote between paragraphs.")
+    main = [
+        ("p", "Gallery: 1 of 8"),
+        ("p", PROSE[0]),
+        inner,
+        ("p", PROSE[1]),
+        ("p", "Get the best of the coast in your inbox."),
+    ]
+    precise = [("p", PROSE[0])]
+    other = [("p", PROSE[1])]
+    assert combine(main, precise, other) == [("p", PROSE[0]), inner, ("p", PROSE[1])]
+
+
+def test_combine_never_votes_out_everything_or_votes_without_witnesses():
+    """With no witness, or none agreeing on any block, the first opinion is kept whole."""
+    main = [("p", PROSE[0]), ("p", PROSE[1])]
+    assert combine(main, [], []) == main
+    assert combine(main, [("p", "Something else entirely.")], []) == main
+    assert combine([], [], [("p", PROSE[0])]) == []
+
+
+def test_a_story_split_into_chunks_by_ad_rows_is_extracted_whole():
+    """A page whose story is cut into containers by ad rows keeps every paragraph, in order:
+    trafilatura alone keeps the first container only."""
+    page = (PAGES / "chunked_article.html").read_text()
+    got = extract(page, "https://coastpaper.example/news/harbour-barrier-vote")
+    assert got is not None
+    paragraphs = re.findall(r"<p>(.*?)</p>", got.content_html)
+    assert len(paragraphs) == 10
+    assert paragraphs[0].startswith("The harbour council voted on Thursday")
+    assert paragraphs[-1].startswith("Residents of the lower town")
+    assert "Advertisement" not in got.content_html
+    assert "inbox" not in got.content_html
+    assert "Home" not in got.content_html
+
+
+def test_with_page_keeps_the_feeds_fields_and_cleans_the_page():
+    """The page supplies body (cleaned) and missing author; the feed's title and summary win."""
+    article = normalize_entry(
+        RawEntry(
+            guid="g",
+            title="Grain talks",
+            link="https://lanternledger.example/a",
+            summary="Standfirst. [&#8230;]",
+            categories=("Russia",),
+        ),
+        SOURCE,
+        SOURCE.feed_url,
+    )
+    page = extract((PAGES / "seed_article.html").read_text(), "https://lanternledger.example/a")
+    assert page is not None
+    whole = with_page(article, page, Cleaning())
+    assert whole.summary == "Standfirst."
+    assert whole.title == "Grain talks"
+    assert whole.authors == ("Amreen Ahmad",)
+    assert whole.content_text is not None and "ALSO READ" not in whole.content_text
+    assert len([r for r in whole.removed_boilerplate if r.startswith("ALSO READ")]) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "removed", "expected"),
+    [
+        ("Kremlin signals interest, leaving exporters waiting. [\u2026]", (), True),
+        ("A short item. Read more", (), True),
+        ("A complete story.", (), False),
+        ("Teaser.", ("The post X appeared first on Y.",), True),
+        (None, (), False),
+    ],
+)
+def test_is_teaser(text, removed, expected):
+    """Items closing with "[…]", "Read more" or WordPress's trailer are teasers."""
+    assert is_teaser(text, removed) is expected
+
+
+def test_much_longer_needs_a_real_difference():
+    """A page counts as much longer only well beyond the item (1.5x and 200 characters)."""
+    assert much_longer("x" * 100, "x" * 400)
+    assert not much_longer("x" * 1000, "x" * 1200)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Councillors will decide on Thursday whether to commit to a tidal barrier.", "en"),
+        ("Der Stadtrat entscheidet am Donnerstag über ein neues Sperrwerk im alten Hafen.", "de"),
+        ("Le conseil municipal décidera jeudi de la construction d'un barrage dans le port.", "fr"),
+        ("short", None),
+    ],
+)
+def test_language_is_detected_offline_when_confident(text, code):
+    """Enough text in one language gives its code; too little gives None."""
+    assert language.detect(text) == code
+
+
+def test_undeclared_language_is_detected_and_declared_one_wins():
+    """normalize fills language from the text only when the feed declares none."""
+    raw = RawEntry(
+        guid="g",
+        title="Der Stadtrat entscheidet am Donnerstag über das Sperrwerk",
+        content="<p>Die Entscheidung fällt nach langer Debatte im Rathaus.</p>",
+    )
+    assert normalize_entry(raw, SOURCE, SOURCE.feed_url).language == "de"
+    assert normalize_entry(raw, SOURCE, SOURCE.feed_url, "nl").language == "nl"
+    off = Cleaning(detect_language=False)
+    assert normalize_entry(raw, SOURCE, SOURCE.feed_url, cleaning=off).language is None
+
+
+def test_rules_are_compiled_once_per_set():
+    """rules_for returns the same compiled rules for the same selectors and patterns."""
+    a = boilerplate.rules_for(("div.x",), ("Foo:",))
+    assert a is boilerplate.rules_for(("div.x",), ("Foo:",))

@@ -1,0 +1,158 @@
+"""neardup: body fingerprints, their similarity, and which story a new article copies."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.captures import load
+from worker.core import neardup
+from worker.core.models import SeenRecord
+from worker.core.neardup import (
+    BANDS,
+    NUM_PERM,
+    assign_cluster,
+    body_words,
+    fingerprint,
+    similarity,
+    title_key,
+)
+
+BODY = (
+    "Engineers reopened the main rail line between Harrowgate and Fenwick five days after "
+    "a landslide buried the tracks near the Quill viaduct. The operator said freight would "
+    "resume over the weekend once inspectors had checked the drainage along the cutting."
+)
+
+
+@pytest.fixture(scope="module")
+def outlets():
+    """The wire story at three outlets and a different story on the same topic."""
+    northern = load("syndicated_northern.xml", "northern")
+    return {
+        "northern": northern[0],
+        "unions": northern[1],
+        "valley": load("syndicated_valley.xml", "valley")[0],
+        "coastal": load("syndicated_coastal.xml", "coastal")[0],
+    }
+
+
+def rec(article, cluster_id=None, duplicate_of=None) -> SeenRecord:
+    fp = fingerprint(article.title, article.content_text)
+    return SeenRecord(
+        article.article_id,
+        1,
+        article.content_hash,
+        signature=fp.signature,
+        cluster_id=cluster_id or article.article_id,
+        duplicate_of=duplicate_of,
+    )
+
+
+def test_fingerprint_shape_and_determinism():
+    """A fingerprint is 128 16-bit values and 16 band keys, the same every time."""
+    fp = fingerprint("Title", BODY)
+    assert len(fp.signature) == 2 * NUM_PERM
+    assert len(fp.bands) == BANDS and len(set(fp.bands)) == BANDS
+    assert fingerprint("Title", BODY) == fp
+    assert fp.words == len(BODY.split())
+
+
+def test_identical_texts_are_one_and_unrelated_texts_near_zero():
+    """Similarity is 1.0 for the same words and close to 0 for unrelated text."""
+    a = fingerprint(None, BODY).signature
+    b = fingerprint(
+        None,
+        "Councillors voted to build a barrier across the estuary mouth "
+        "after a decade of argument over flooding in the lower town.",
+    ).signature
+    assert similarity(a, a) == 1.0
+    assert similarity(a, b) < 0.05
+    assert similarity(b"", a) is None
+
+
+def test_churn_does_not_reach_the_fingerprint():
+    """Case, punctuation, spacing, times, dates, relative times and ad labels are not
+    words that count."""
+    noisy = (
+        "Updated 10:42 GMT\n\nADVERTISEMENT\n\n"
+        + BODY.upper().replace(" ", "  ")
+        + " (5 minutes ago, 22 May 2024, 2024-05-22T10:42:00Z)\n\nStory continues below"
+    )
+    assert body_words(noisy) == body_words(BODY)
+    assert similarity(fingerprint(None, noisy).signature, fingerprint(None, BODY).signature) == 1.0
+
+
+def test_title_key_reads_titles_as_a_reader_does():
+    """Titles that differ in case, punctuation or spacing share a key; other words do not."""
+    assert title_key("Rail line REOPENS!") == title_key("  rail line reopens ")
+    assert title_key("Rail line reopens") != title_key("Rail line closes")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from(["", " ", "\n\n", "\t"]), min_size=1, max_size=5))
+def test_whitespace_never_changes_a_fingerprint(gaps):
+    """However the words are spaced, the fingerprint is the same."""
+    words = BODY.split()
+    spaced = "".join(w + gaps[i % len(gaps)] + " " for i, w in enumerate(words))
+    assert fingerprint("T", spaced) == fingerprint("T", BODY)
+
+
+def test_syndicated_copies_join_the_first_articles_story(outlets):
+    """Copies with other headlines, boilerplate and light edits are duplicates of the
+    first article seen; the story they join is that article's."""
+    first = outlets["northern"]
+    index = {first.article_id: rec(first)}
+    for name in ("valley", "coastal"):
+        copy = outlets[name]
+        fp = fingerprint(copy.title, copy.content_text)
+        cluster = assign_cluster(copy.article_id, fp, index, threshold=0.5, min_words=40)
+        assert (cluster.cluster_id, cluster.duplicate_of) == (first.article_id,) * 2
+        assert cluster.similarity is not None and cluster.similarity >= 0.5
+
+
+def test_a_copy_of_a_copy_points_at_the_first_article(outlets):
+    """When the most similar candidate is itself a copy, the new one joins its story's
+    first article, not the copy."""
+    first, copy, third = outlets["northern"], outlets["valley"], outlets["coastal"]
+    index = {copy.article_id: rec(copy, cluster_id=first.article_id, duplicate_of=first.article_id)}
+    fp = fingerprint(third.title, third.content_text)
+    cluster = assign_cluster(third.article_id, fp, index, threshold=0.5, min_words=40)
+    assert cluster.duplicate_of == first.article_id
+
+
+def test_another_story_on_the_same_topic_starts_its_own_cluster(outlets):
+    """The unions story shares the topic and place names but is its own story."""
+    first, unions = outlets["northern"], outlets["unions"]
+    fp = fingerprint(unions.title, unions.content_text)
+    cluster = assign_cluster(
+        unions.article_id, fp, {first.article_id: rec(first)}, threshold=0.5, min_words=40
+    )
+    assert cluster.original and cluster.cluster_id == unions.article_id
+
+
+def test_short_bodies_are_in_no_cluster(outlets):
+    """A body under min_words words is neither a copy nor the first of a story."""
+    first = outlets["northern"]
+    fp = fingerprint("Short", "Rail line reopens after landslide.")
+    assert assign_cluster(
+        "x", fp, {first.article_id: rec(first)}, threshold=0.5, min_words=40
+    ) == neardup.Cluster(None, None)
+
+
+def test_copies_share_an_index_bucket(outlets):
+    """The LSH bands of a copy meet the first article's in at least one bucket."""
+    a = fingerprint(None, outlets["northern"].content_text).bands
+    for name in ("valley", "coastal"):
+        assert set(a) & set(fingerprint(None, outlets[name].content_text).bands)
+    assert not set(a) & set(fingerprint(None, outlets["unions"].content_text).bands)
+
+
+def test_a_huge_body_is_read_up_to_the_word_cap():
+    """A megabyte of text is fingerprinted on its first MAX_WORDS words only: the words
+    after the cap do not change the fingerprint (its cost is bounded by the cap)."""
+    words = [f"w{i}" for i in range(200_000)]
+    fp = fingerprint(None, " ".join(words))
+    assert fp.words == neardup.MAX_WORDS
+    assert fp == fingerprint(None, " ".join(words[: neardup.MAX_WORDS] + ["other"] * 9))

@@ -1,0 +1,1 @@
+"""All I/O lives here: the HTTP fetcher, the state stores and the sinks."""

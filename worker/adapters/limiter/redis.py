@@ -1,0 +1,91 @@
+"""The per-host limiter on Redis: one Lua script per acquire, so it is atomic across
+every worker. Keys (``P`` the prefix): ``P:host:<host>:tat`` (the GCRA timestamp) and
+``P:host:<host>:slots`` (ZSET token -> slot expiry). Both expire when the host is idle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+from worker.adapters.limiter.base import Grant, HostBudget
+
+_ACQUIRE = """
+local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+local burst, concurrency = tonumber(ARGV[3]), tonumber(ARGV[4])
+local lease, token = tonumber(ARGV[5]), ARGV[6]
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= concurrency then
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  local wait = math.min(tonumber(first[2]) - now, interval)
+  return {0, tostring(math.max(wait, 0.05))}
+end
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + interval
+local ahead = new_tat - now - burst * interval
+if ahead > 0 then
+  return {0, tostring(ahead)}
+end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now + 60) * 1000))
+redis.call('ZADD', KEYS[2], now + lease, token)
+redis.call('PEXPIRE', KEYS[2], math.ceil((lease + 60) * 1000))
+return {1, '0'}
+"""
+
+
+class RedisHostLimiter:
+    def __init__(self, client: redis.Redis, *, prefix: str = "syndicate") -> None:
+        self.r = client
+        self.p = prefix
+        self._acquire = client.register_script(_ACQUIRE)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RedisHostLimiter:
+        return cls(redis.Redis.from_url(url, socket_timeout=30), **kwargs)
+
+    def _keys(self, host: str) -> list[str]:
+        return [f"{self.p}:host:{host}:tat", f"{self.p}:host:{host}:slots"]
+
+    def acquire(self, host: str, now: float, budget: HostBudget) -> Grant:
+        return self.acquire_many([host], now, budget)[0]
+
+    def acquire_many(self, hosts: Sequence[str], now: float, budget: HostBudget) -> list[Grant]:
+        if not hosts:
+            return []
+        tokens = [uuid.uuid4().hex for _ in hosts]
+        pipe = self.r.pipeline(transaction=False)
+        for host, token in zip(hosts, tokens, strict=True):
+            self._acquire(
+                keys=self._keys(host),
+                args=[
+                    repr(now),
+                    repr(budget.interval),
+                    budget.burst,
+                    budget.concurrency,
+                    repr(budget.lease),
+                    token,
+                ],
+                client=pipe,
+            )
+        return [
+            Grant(True, token=token) if int(ok) == 1 else Grant(False, retry_in=float(wait))
+            for (ok, wait), token in zip(pipe.execute(), tokens, strict=True)
+        ]
+
+    def release(self, host: str, token: str) -> None:
+        self.release_many([(host, token)])
+
+    def release_many(self, held: Sequence[tuple[str, str]]) -> None:
+        if not held:
+            return
+        pipe = self.r.pipeline(transaction=False)
+        for host, token in held:
+            pipe.zrem(self._keys(host)[1], token)
+        pipe.execute()
+
+    def close(self) -> None:
+        self.r.close()

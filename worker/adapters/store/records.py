@@ -1,0 +1,56 @@
+"""How both stores write a ``SeenRecord``'s fingerprint: one compact msgpack array.
+
+Redis keeps ``<revision>:<content_hash>:<fingerprint>`` in one string (the commit script
+reads the revision off the front); SQLite keeps the fingerprint in a BLOB column. A record
+written before fingerprints existed has none and reads back with the defaults.
+"""
+
+from __future__ import annotations
+
+import msgpack
+
+from worker.core.models import SeenRecord
+
+
+def pack_fingerprint(r: SeenRecord) -> bytes:
+    packed: bytes = msgpack.packb(
+        [
+            r.feed_key,
+            r.title_key,
+            r.signature,
+            r.cluster_id,
+            r.duplicate_of,
+            r.window_start,
+            r.window_updates,
+        ],
+        use_bin_type=True,
+    )
+    return packed
+
+
+def unpack_fingerprint(article_id: str, revision: int, chash: str, blob: bytes) -> SeenRecord:
+    if not blob:
+        return SeenRecord(article_id, revision, chash)
+    f = msgpack.unpackb(blob, raw=False)
+    return SeenRecord(
+        article_id,
+        revision,
+        chash,
+        feed_key=f[0],
+        title_key=f[1],
+        signature=f[2],
+        cluster_id=f[3],
+        duplicate_of=f[4],
+        window_start=float(f[5]),
+        window_updates=int(f[6]),
+    )
+
+
+def redis_value(r: SeenRecord) -> bytes:
+    return f"{r.revision}:{r.content_hash}:".encode() + pack_fingerprint(r)
+
+
+def from_redis_value(article_id: str, value: bytes) -> SeenRecord:
+    revision, _, rest = value.partition(b":")
+    chash, _, blob = rest.partition(b":")
+    return unpack_fingerprint(article_id, int(revision), chash.decode(), blob)

@@ -1,0 +1,167 @@
+"""Boilerplate out of an article body, kept aside instead of lost.
+
+Two kinds, both acting on whole blocks (paragraphs, list items, headings...):
+
+* **Declarative**: CSS selectors and line patterns per source, from the config, on top of
+  built-in patterns for the inline promotions and trailers every news CMS adds
+  ("ALSO READ: ...", "READ MORE: ...", "Related: ...", "Disclaimer: ...", WordPress's
+  "The post ... appeared first on ...").
+* **Learned**: a block whose text recurs in several recent articles of the same source
+  (a disclaimer, a newsletter box, a "Published by X" line, a share prompt) is template,
+  not story. ``fingerprints`` gives what to remember of an article; ``learn`` turns a
+  source's remembered articles into the set of fingerprints to remove.
+
+Every removed block's text goes to ``Article.removed_boilerplate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import lxml.html
+from lxml import etree
+from lxml.cssselect import CSSSelector
+
+from worker.core.text import BLOCK_TAGS, collapse
+
+# Blocks that are whole lines of text. Containers (div, section...) count only when they
+# hold no other block, so a wrapper is never removed for one line it contains.
+_LINE_TAGS = frozenset(BLOCK_TAGS - {"br", "hr", "table", "tbody", "thead", "tfoot", "tr"})
+# A promotion or trailer is a line, not a story paragraph.
+MAX_LINE_CHARS = 400
+
+DEFAULT_PATTERNS: tuple[str, ...] = (
+    # Inline promotions of other stories.
+    r"(?i)(?:also read|read also|read more|more to read|related(?: stories| articles| news"
+    r"| coverage| reading)?|recommended(?: reading)?|see also|don'?t miss|must read|"
+    r"trending|watch|listen)\s*[:\-\u2013\u2014|>\u00bb]",
+    r"(?:ALSO READ|Also Read)\b",
+    # Trailers.
+    r"(?i)disclaimer\s*[:\-\u2013\u2014]",
+    r"(?i)the post .{1,300} appeared first on .{1,200}$",
+)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Compiled removal rules for one source."""
+
+    selectors: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = DEFAULT_PATTERNS
+    _css: tuple[CSSSelector, ...] = field(default=(), repr=False, compare=False)
+    _lines: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_css", tuple(CSSSelector(s) for s in self.selectors))
+        object.__setattr__(self, "_lines", tuple(re.compile(p) for p in self.patterns))
+
+    @classmethod
+    def build(
+        cls, selectors: Iterable[str] = (), patterns: Iterable[str] = (), *, defaults: bool = True
+    ) -> Rules:
+        base = DEFAULT_PATTERNS if defaults else ()
+        return cls(selectors=tuple(selectors), patterns=(*base, *patterns))
+
+    def matches_line(self, text: str) -> bool:
+        return len(text) <= MAX_LINE_CHARS and any(p.match(text) for p in self._lines)
+
+
+DEFAULT_RULES = Rules()
+NO_RULES = Rules(patterns=())
+
+
+@lru_cache(maxsize=1024)
+def rules_for(
+    selectors: tuple[str, ...], patterns: tuple[str, ...], *, defaults: bool = True
+) -> Rules:
+    """Compiled rules, cached: a source's rules are compiled once per process."""
+    return Rules.build(selectors, patterns, defaults=defaults)
+
+
+def source_key(url: str | None, fallback: str) -> str:
+    """Which source an article's history belongs to: its site (host without "www."),
+    so an outlet's section feeds share one history; the feed when there is no URL."""
+    host = (urlsplit(url).hostname or "") if url else ""
+    return host.removeprefix("www.") or fallback
+
+
+def fingerprint(text: str) -> str:
+    """The identity of a block's text: case and spacing do not matter."""
+    return hashlib.sha1(collapse(text).casefold().encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def remove(
+    markup: str | None, rules: Rules = DEFAULT_RULES, learned: frozenset[str] = frozenset()
+) -> tuple[str | None, tuple[str, ...]]:
+    """The markup without boilerplate blocks, and the text of each block removed."""
+    if not markup or (not rules.selectors and not rules.patterns and not learned):
+        return markup, ()
+    if not rules.selectors and not learned and not any(p.search(markup) for p in rules._lines):
+        return markup, ()  # no pattern occurs anywhere: no need to parse the markup
+    try:
+        root = lxml.html.fragment_fromstring(markup, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return markup, ()
+    removed: list[str] = []
+    for css in rules._css:
+        for el in css(root):
+            if el is not root and el.getparent() is not None:
+                removed.append(_drop(el))
+    for el in list(_lines(root)):
+        text = collapse(el.text_content())
+        if text and (rules.matches_line(text) or fingerprint(text) in learned):
+            removed.append(_drop(el))
+    if not removed:
+        return markup, ()
+    out = "".join(
+        etree.tostring(child, encoding="unicode", method="html", with_tail=True) for child in root
+    )
+    out = (root.text or "") + out
+    return (out.strip() or None), tuple(t for t in removed if t)
+
+
+def _lines(root: etree._Element) -> Iterable[etree._Element]:
+    """Block elements holding no other block element: the lines of the article."""
+    for el in root.iter():
+        if el is root or not isinstance(el.tag, str) or el.tag not in _LINE_TAGS:
+            continue
+        if any(isinstance(c.tag, str) and c.tag in BLOCK_TAGS for c in el.iterdescendants()):
+            continue
+        yield el
+
+
+def _drop(el: lxml.html.HtmlElement) -> str:
+    text = collapse(el.text_content())
+    el.drop_tree()  # keeps the tail text in place
+    return text
+
+
+def fingerprints(markup: str | None, removed: Sequence[str] = ()) -> tuple[str, ...]:
+    """What to remember of one article: a fingerprint per line, removed lines included
+    (so a trailer that is being removed keeps counting as recurring)."""
+    found: dict[str, None] = {}
+    if markup:
+        try:
+            root = lxml.html.fragment_fromstring(markup, create_parent="div")
+        except (etree.ParserError, ValueError):
+            root = None
+        if root is not None:
+            for el in _lines(root):
+                text = collapse(el.text_content())
+                if text:
+                    found[fingerprint(text)] = None
+    for text in removed:
+        found[fingerprint(text)] = None
+    return tuple(found)
+
+
+def learn(history: Sequence[Sequence[str]], min_articles: int) -> frozenset[str]:
+    """Fingerprints present in at least ``min_articles`` of a source's recent articles."""
+    counts = Counter(fp for article in history for fp in set(article))
+    return frozenset(fp for fp, n in counts.items() if n >= min_articles)

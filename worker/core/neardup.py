@@ -1,0 +1,244 @@
+"""Fingerprints of article bodies: how alike two texts are, and which earlier story a new
+one copies.
+
+A fingerprint is a MinHash signature (datasketch, ``affine32`` scheme) of the body's word
+3-gram shingles, after the churn that does not change what a reader reads has been taken
+out: case, punctuation, times and dates, "updated 5 minutes ago" and ad labels. Only the
+low 16 bits of each of the 128 minimum hashes are kept (b-bit minwise hashing, Li and
+König 2010), 256 bytes an article; ``similarity`` estimates the Jaccard similarity of two
+shingle sets from them.
+
+The near-duplicate index is banded LSH over the full 32-bit values: ``BANDS`` bands of
+``ROWS`` hashes each, every band one bucket key. Two texts of Jaccard similarity ``s``
+share at least one bucket with probability ``1 - (1 - s**ROWS)**BANDS``; candidates from
+the buckets are then checked against ``duplicate_similarity`` with their signatures.
+Changing these constants changes every bucket key: an index built with others is useless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
+
+from worker.core.models import SeenRecord
+
+NUM_PERM = 128
+SEED = 20261125
+BANDS = 16
+ROWS = 3
+SHINGLE = 3
+# A body longer than this is fingerprinted on its first MAX_WORDS words (a long feature
+# has about 5,000), so a hostile feed's megabyte of text costs bounded time: about 40 ms.
+MAX_WORDS = 5_000
+_LOW_BITS = 0xFFFF
+_COLLIDE = 1.0 / 65536.0  # chance that two different minimum hashes agree on 16 bits
+_BATCH = 4_096
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_WEEKDAY = r"(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?\.?,?"
+# Times, dates and relative times: the commonest churn inside otherwise unchanged text.
+_CHURN = re.compile(
+    "|".join(
+        [
+            r"\b\d{1,2}[:.]\d{2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\.?)?"
+            r"(?:\s*(?:gmt|utc|bst|cet|cest|est|edt|cst|cdt|pst|pdt|[+-]\d{2}:?\d{2}))?",
+            r"\b\d{1,2}\s*[ap]\.?m\.?(?=\W|$)",
+            r"\b\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:z|[+-]\d{2}:?\d{2})?)?",
+            rf"\b{_WEEKDAY}\s*(?=\d|{_MONTH})",
+            rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}(?:,?\s+\d{{4}})?",
+            rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?",
+            r"\b(?:\d+|an?|one)\s+(?:second|sec|minute|min|hour|hr|day|week)s?\s+ago\b",
+            r"\b(?:just now|moments ago|yesterday|today)\b",
+        ]
+    ),
+    re.IGNORECASE,
+)
+# Every churn pattern needs a digit, a relative-time word, or a full weekday name (the
+# only form that can precede a month without a digit): a paragraph with none of them
+# cannot match, and skipping the big alternation for it is most of body_words' time.
+_DIGIT = re.compile(r"\d")
+_CHURN_WORDS = ("ago", "now", "yesterday", "today", "day")
+
+
+def _may_churn(folded: str) -> bool:
+    return bool(_DIGIT.search(folded)) or any(w in folded for w in _CHURN_WORDS)
+
+
+# A short paragraph that is only an ad label, a "last updated" stamp or a reading prompt.
+_NOISE_PARAGRAPH = re.compile(
+    r"^\W*(?:advertisement|advertising|sponsored(?: content| by\b.*)?|promoted(?: content)?|"
+    r"paid (?:post|content)|ad|ads|story continues below(?: advertisement)?|"
+    r"continue reading.*|read more.*|(?:last )?updated\b.*|published\b.*|posted\b.*)\W*$",
+    re.IGNORECASE,
+)
+_NOISE_MAX_WORDS = 12
+# A paragraph longer than this has more than _NOISE_MAX_WORDS words anyway.
+_NOISE_MAX_CHARS = 400
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What the store keeps of a text to compare later texts with it."""
+
+    title_key: str
+    signature: bytes
+    bands: tuple[str, ...]
+    words: int
+
+
+def fingerprint(title: str | None, text: str | None) -> Fingerprint:
+    """The fingerprint of an article's title and body text."""
+    words = body_words(text)
+    hashes = _minhash(_shingles(words))
+    return Fingerprint(
+        title_key=title_key(title),
+        signature=(hashes & _LOW_BITS).astype("<u2").tobytes(),
+        bands=_bands(hashes),
+        words=len(words),
+    )
+
+
+def title_key(title: str | None) -> str:
+    """A short hash of the title as a reader reads it: case, punctuation, spacing and
+    times do not count."""
+    words = _WORD.findall(_CHURN.sub(" ", _fold(title or "")))
+    return hashlib.blake2b(" ".join(words).encode(), digest_size=6).hexdigest()
+
+
+def body_words(text: str | None) -> list[str]:
+    """The words of a body that count: noise paragraphs dropped, times and dates removed,
+    case folded; at most ``MAX_WORDS``."""
+    if not text:
+        return []
+    kept = []
+    for paragraph in _fold(text).split("\n"):
+        stripped = paragraph.strip()
+        if not stripped:
+            continue
+        if (
+            len(stripped) <= _NOISE_MAX_CHARS
+            and len(stripped.split()) <= _NOISE_MAX_WORDS
+            and _NOISE_PARAGRAPH.match(stripped)
+        ):
+            continue
+        kept.append(_CHURN.sub(" ", stripped) if _may_churn(stripped) else stripped)
+    return _WORD.findall("\n".join(kept))[:MAX_WORDS]
+
+
+def normalized_text(text: str | None) -> str:
+    """The body as the fingerprint sees it, one string (for content identity)."""
+    return " ".join(body_words(text))
+
+
+def similarity(a: bytes, b: bytes) -> float | None:
+    """Estimated Jaccard similarity of the two texts behind two signatures, in [0, 1];
+    None when either has no signature (a record older than fingerprints)."""
+    if not a or len(a) != len(b):
+        return None
+    x = np.frombuffer(a, dtype="<u2")
+    y = np.frombuffer(b, dtype="<u2")
+    raw = float(np.count_nonzero(x == y)) / x.size
+    return min(1.0, max(0.0, (raw - _COLLIDE) / (1.0 - _COLLIDE)))
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """Where a new article belongs: ``duplicate_of`` is the first article of its story."""
+
+    cluster_id: str | None
+    duplicate_of: str | None
+    similarity: float | None = None
+
+    @property
+    def original(self) -> bool:
+        return self.cluster_id is not None and self.duplicate_of is None
+
+
+def assign_cluster(
+    article_id: str,
+    fp: Fingerprint,
+    candidates: Mapping[str, SeenRecord] | Iterable[SeenRecord],
+    *,
+    threshold: float,
+    min_words: int,
+) -> Cluster:
+    """The cluster of a new article, given the records the index offered as candidates.
+
+    A body shorter than ``min_words`` words is in no cluster. Otherwise the most similar
+    candidate at or above ``threshold`` makes the article a copy of that candidate's
+    story (its first article); with none, the article starts a story of its own.
+    """
+    if fp.words < min_words:
+        return Cluster(None, None)
+    records = candidates.values() if isinstance(candidates, Mapping) else candidates
+    best: tuple[float, str] | None = None
+    for record in records:
+        if record.article_id == article_id:
+            continue
+        sim = similarity(fp.signature, record.signature)
+        if sim is None or sim < threshold:
+            continue
+        first = record.cluster_id or record.article_id
+        if best is None or sim > best[0] or (sim == best[0] and first < best[1]):
+            best = (sim, first)
+    if best is None:
+        return Cluster(article_id, None)
+    return Cluster(best[1], best[1], best[0])
+
+
+def _fold(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).casefold()
+
+
+def _shingles(words: list[str]) -> list[bytes]:
+    if not words:
+        return []
+    if len(words) < SHINGLE:
+        return [" ".join(words).encode()]
+    return list(
+        dict.fromkeys(
+            " ".join(words[i : i + SHINGLE]).encode() for i in range(len(words) - SHINGLE + 1)
+        )
+    )
+
+
+@cache
+def _template() -> MinHash:
+    # Imported on first use: datasketch's package import pulls in SciPy (about 60 MB and
+    # 0.4 s), which fetch and publish workers, beat and the CLI never need.
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32")
+
+
+def _minhash(shingles: list[bytes]) -> np.ndarray:
+    template = _template()
+    m = type(template)(
+        num_perm=NUM_PERM, seed=SEED, permutations=template.permutations, scheme="affine32"
+    )
+    for i in range(0, len(shingles), _BATCH):
+        m.update_batch(shingles[i : i + _BATCH])
+    values: np.ndarray = m.hashvalues.astype(np.uint32)
+    return values
+
+
+def _bands(hashes: np.ndarray) -> tuple[str, ...]:
+    out = []
+    for band in range(BANDS):
+        chunk = hashes[band * ROWS : (band + 1) * ROWS].astype("<u4").tobytes()
+        out.append(f"{band:02x}" + hashlib.blake2b(chunk, digest_size=8).hexdigest())
+    return tuple(out)

@@ -1,0 +1,816 @@
+"""The stages, one function each: what a task does, minus the task.
+
+tick ──► fetch_batch ──► process ──► deliver
+
+Each function takes the process's ``Runtime`` and plain data, does its I/O through the
+runtime's adapters and its deciding through ``worker.core``, and returns plain data for
+the next stage. None of them knows about Celery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from worker import metrics
+from worker.adapters.sinks.base import DeliveryReport
+from worker.core import boilerplate
+from worker.core.condition import change
+from worker.core.dates import epoch_to_iso
+from worker.core.delivery_stats import latency_samples
+from worker.core.errors import ParseError
+from worker.core.events import FEED_GONE, FEED_MOVED, article_event, feed_event
+from worker.core.extract import extract, is_teaser, much_longer
+from worker.core.feed_hints import read_hints
+from worker.core.http_policy import track_move, trusted_last_modified
+from worker.core.identity import Resolved, Rules, analyse, resolve
+from worker.core.models import (
+    Article,
+    ArticleCommit,
+    Event,
+    FeedHints,
+    FeedIdentity,
+    FeedSpec,
+    FeedState,
+    FetchRequest,
+    FetchResult,
+    PollRecord,
+    PollSummary,
+    SeenRecord,
+)
+from worker.core.neardup import Cluster, assign_cluster
+from worker.core.normalize import Cleaning, Limits, normalize_feed, with_page, without_learned
+from worker.core.parse import ParseLimits, parse_feed
+from worker.core.retry import Failure, RetryPolicy, plan_retries
+from worker.core.revisions import Judgement, Policy, judge
+from worker.core.rhythm import publication_times, record_poll, record_publications
+from worker.core.schedule import Outcome, OutcomeKind, next_poll
+from worker.logging import get_logger
+from worker.runtime import Runtime
+
+log = get_logger("worker.pipeline")
+
+ACCEPT_PAGES = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+# Seconds between two housekeeping passes (``Store.prune``) of one process's ticks.
+PRUNE_EVERY = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class TickPlan:
+    fetch_batches: list[list[str]] = field(default_factory=list)
+    deliveries: dict[str, list[list[str]]] = field(default_factory=dict)
+
+
+def tick(rt: Runtime, *, max_feeds: int = 10_000) -> TickPlan:
+    """Claim the feeds and deliveries that are due; return them in message-sized batches."""
+    now = rt.clock()
+    s = rt.settings
+    if now - rt.last_pruned >= PRUNE_EVERY:
+        rt.last_pruned = now
+        rt.store.prune(now)
+    rt.store.heartbeat("beat", now)  # `syndicate health` checks the scheduler by it
+    due = rt.store.claim_due_feeds(now, max_feeds, s.schedule.lease)
+    plan = TickPlan(fetch_batches=_chunks(due, s.fetch.batch_size))
+    for sink in rt.sink_names:
+        ids = rt.store.claim_deliveries(sink, now, 50 * s.delivery.batch_size, s.delivery.lease)
+        if ids:
+            plan.deliveries[sink] = _chunks(ids, s.delivery.batch_size)
+    if due or plan.deliveries:
+        log.info(
+            "tick.claimed",
+            feeds=len(due),
+            fetch_batches=len(plan.fetch_batches),
+            deliveries={k: sum(map(len, v)) for k, v in plan.deliveries.items()},
+        )
+    return plan
+
+
+def fetch_batch(rt: Runtime, feed_ids: Sequence[str]) -> list[FetchResult]:
+    """Poll the feeds concurrently; settle the unchanged, failed, deferred and gone ones
+    here and return the changed documents for ``process``."""
+    specs = rt.store.feed_specs(feed_ids)
+    states = rt.store.load_states([f for f in feed_ids if f in specs])
+    settled: list[FeedState] = []
+    requests = []
+    for fid in feed_ids:
+        if fid not in specs or fid not in states:
+            continue
+        state, spec = states[fid], specs[fid]
+        if state.lifecycle == "gone":
+            settled.append(replace(state, next_poll_at=math.inf))  # claimed in a race
+            continue
+        requests.append(
+            FetchRequest(
+                feed_id=fid,
+                url=state.url or spec.url,
+                etag=state.etag,
+                last_modified=state.last_modified,
+                headers=spec.headers,
+                auth_env=spec.auth_env,
+            )
+        )
+    results = rt.fetcher.fetch_many(requests, rt.clock())
+    now = rt.clock()
+    changed: list[FetchResult] = []
+    events: list[Event] = []
+    for fetched in results:
+        state, spec = states[fetched.feed_id], specs[fetched.feed_id]
+        status: str = fetched.status
+        result = fetched
+        if fetched.status == "ok" and _body_hash(fetched.body) == state.body_hash:
+            # A 200 with the body we already have: as good as a 304, whatever its ETag.
+            result = replace(fetched, status="not_modified", body=b"")
+            status = "unchanged"
+        if result.status == "ok":
+            changed.append(result)
+            continue
+        new_state, feed_events = _settle(rt, state, spec, result, now, status=status)
+        settled.append(new_state)
+        events += feed_events
+        _log_poll(_summary(result, new_state, now, status), spec, state, new_state)
+    _save(rt, settled, events, now)
+    return changed
+
+
+def process(rt: Runtime, fetched: Sequence[FetchResult]) -> dict[str, list[str]]:
+    """Parse, normalize and dedupe changed documents; commit their events to the outbox.
+
+    Returns the accepted event ids per sink, for the deliver messages.
+    """
+    specs = rt.store.feed_specs([f.feed_id for f in fetched])
+    states = rt.store.load_states(list(specs))
+    outbox: dict[str, list[str]] = {}
+    settled: list[FeedState] = []
+    events: list[Event] = []
+    for result in fetched:
+        spec, state = specs.get(result.feed_id), states.get(result.feed_id)
+        if spec is None or state is None:
+            log.info("feed.removed_while_polling", feed_id=result.feed_id)
+            continue
+        now = rt.clock()
+        started = time.perf_counter()
+        try:
+            articles, skipped, title, site = _read(rt, result, spec)
+        except ParseError as exc:
+            failed = replace(result, status="error", error_kind="parse_error", error=exc.reason)
+            new_state, feed_events = _settle(rt, state, spec, failed, now, status="error")
+            settled.append(new_state)
+            events += feed_events
+            _log_poll(_summary(failed, new_state, now, "error"), spec, state, new_state)
+            continue
+        metrics.parse_seconds(time.perf_counter() - started)
+        for reason in skipped:
+            # The same broken entries come back at every poll: counted in feed.polled.
+            log.debug("entry.skipped", feed_id=spec.feed_id, reason=reason)
+        committed = _commit(rt, spec, state, articles, now, sinks=rt.sinks_for(spec))
+        for sink, ids in committed.by_sink.items():
+            outbox.setdefault(sink, []).extend(ids)
+        published = publication_times(
+            (a.published for a in committed.created), now,
+            first_poll=state.last_polled_at is None,
+        )
+        new_state, feed_events = _settle(
+            rt, state, spec, result, now, status="ok", new_items=len(committed.accepted),
+            published=published, hints=read_hints(result.body),
+        )
+        new_state = replace(new_state, body_hash=_body_hash(result.body),
+                            title=title or state.title, site_url=site or state.site_url,
+                            teaser=committed.teaser)
+        if committed.counts["capped"]:
+            # An edit waits for its article's daily cap: read the document again next time
+            # instead of settling for a 304 that would hide the edit until the next change.
+            new_state = replace(new_state, body_hash=None, etag=None, last_modified=None)
+        settled.append(new_state)
+        events += feed_events
+        _log_poll(
+            _summary(result, new_state, now, "ok", entries=len(articles),
+                     new=len(committed.accepted),
+                     duplicates=len(articles) - len(committed.accepted),
+                     extra={**committed.counts, **_skips(skipped)}),
+            spec, state, new_state,
+        )
+    _save(rt, settled, events, rt.clock())
+    return {sink: ids for sink, ids in outbox.items() if ids}
+
+
+def _save(rt: Runtime, states: list[FeedState], events: list[Event], now: float) -> None:
+    """Feed events first, then the states that record them: a crash in between re-emits
+    the same event ids on the next poll, which the outbox ignores."""
+    if events:
+        # Due at once: the next tick hands them to the sinks.
+        rt.store.enqueue_events(events, rt.sink_names, now, 0.0)
+    rt.store.save_states(states)
+
+
+def _read(
+    rt: Runtime, result: FetchResult, spec: FeedSpec
+) -> tuple[list[Article], list[str], str | None, str | None]:
+    url = result.final_url or result.url
+    c = rt.settings.content
+    parsed, skipped = parse_feed(
+        result.body,
+        feed=spec.feed_id,
+        url=url,
+        content_type=result.content_type,
+        limits=ParseLimits(max_entries=c.max_entries, max_categories=c.max_categories),
+    )
+    limits = Limits(max_entries=c.max_entries, max_categories=c.max_categories)
+    articles = normalize_feed(parsed, spec, url, limits, _cleaning(rt, spec))
+    site = articles[0].source.site if articles else None
+    title = articles[0].source.title if articles else None
+    return articles, skipped, title, site
+
+
+def _cleaning(rt: Runtime, spec: FeedSpec) -> Cleaning:
+    c = rt.settings.content
+    rules = boilerplate.rules_for(
+        (*c.remove_selectors, *spec.remove_selectors),
+        (*c.remove_patterns, *spec.remove_patterns),
+        defaults=c.default_rules,
+    )
+    return Cleaning(rules=rules, detect_language=c.detect_language)
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What committing one feed document's articles did."""
+
+    accepted: list[str]  # event ids the outbox took
+    by_sink: dict[str, list[str]]  # the same, per sink (a sink may suppress copies)
+    counts: dict[str, int]  # updated / capped / syndicated, for the poll summary
+    created: list[Article]  # accepted articles that are new (revision 1)
+    teaser: bool | None  # full-text "auto" verdict for the feed
+
+
+def _commit(
+    rt: Runtime,
+    spec: FeedSpec,
+    state: FeedState,
+    articles: list[Article],
+    now: float,
+    *,
+    sinks: tuple[str, ...],
+) -> Committed:
+    """Identify the document's articles, judge their changes, find syndicated copies, make
+    the ones to publish whole (full text, learned boilerplate), and commit their events;
+    remember the feed's identity statistics.
+
+    Identity, edits and near-duplicates are decided on each item as the feed gives it, so
+    a teaser completed from its page does not look edited at the next poll; the event
+    carries the completed article. ``sinks`` are the feed's routes; a sink that
+    suppresses syndicated copies does not get them."""
+    d = rt.settings.dedupe
+    store = rt.store
+    entries = analyse(articles, spec.feed_id)
+    profile = store.load_feed_identities([spec.feed_id]).get(spec.feed_id)
+    records = store.lookup_articles(sorted({k for e in entries for k in e.ids()}))
+    resolution = resolve(
+        entries,
+        profile or FeedIdentity(spec.feed_id),
+        records,
+        Rules(bad_ratio=d.bad_key_ratio, clean_polls=d.clean_polls),
+    )
+    for t in resolution.transitions:
+        log.warning("feed.identity_changed", feed_id=spec.feed_id, key=t.key,
+                    trusted=t.trusted, reason=t.reason, bad=t.bad, entries=t.entries)
+    policy = Policy(update_similarity=d.update_similarity,
+                    max_updates_per_day=d.max_updates_per_day)
+    judged = [
+        (item, judge(item.article, item.fingerprint, item.record, now, policy,
+                     feed_key=item.feed_key))
+        for item in resolution.items
+    ]
+    clusters = _clusters(rt, judged, now)
+    enriched, teaser = _enrich(
+        rt, spec, state, [item.article for item, verdict in judged if verdict.publish]
+    )
+    whole = {a.article_id: a for a in enriched}
+    detected = epoch_to_iso(now)
+    conf = rt.settings.effective_sinks()
+    copy_sinks = tuple(s for s in sinks if conf[s].duplicates != "suppress")
+    commits: list[ArticleCommit] = []
+    touch: list[str] = []
+    counts = {"updated": 0, "capped": 0, "syndicated": 0}
+    for n, (item, verdict) in enumerate(judged):
+        if not verdict.publish:
+            touch.extend(item.touch)
+            counts["capped"] += verdict.verdict == "capped"
+            continue
+        commit = _article_commit(item, whole[item.article.article_id], verdict,
+                                 clusters.get(n), detected, sinks=copy_sinks,
+                                 all_sinks=sinks)
+        commits.append(commit)
+        counts["updated"] += verdict.verdict == "updated"
+        counts["syndicated"] += verdict.verdict == "new" and commit.seen.duplicate_of is not None
+    accepted = store.commit_articles(commits, now, rt.settings.delivery.lease)
+    store.touch_seen(touch, now)
+    store.save_feed_identities([resolution.profile])
+    _remember(rt, enriched, now)
+    taken = set(accepted)
+    by_sink: dict[str, list[str]] = {}
+    created: list[Article] = []
+    for commit in commits:
+        if commit.event.event_id in taken:
+            for sink in commit.sinks:
+                by_sink.setdefault(sink, []).append(commit.event.event_id)
+            if commit.seen.revision == 1:
+                created.append(whole[commit.seen.article_id])
+    return Committed(accepted, by_sink, counts, created, teaser)
+
+
+def _clusters(
+    rt: Runtime, judged: list[tuple[Resolved, Judgement]], now: float
+) -> dict[int, Cluster]:
+    """The story cluster of each article to publish that has none yet and is long enough:
+    looked up in the shared index, and among this document's own new stories."""
+    d = rt.settings.dedupe
+    todo = [
+        n
+        for n, (item, verdict) in enumerate(judged)
+        if verdict.publish
+        and item.fingerprint is not None
+        and item.fingerprint.words >= d.min_words
+        and (item.record is None or item.record.cluster_id is None)
+    ]
+    if not todo:
+        return {}
+    bands = sorted({b for n in todo for b in judged[n][0].fingerprint.bands})  # type: ignore[union-attr]
+    known = rt.store.seen(rt.store.near_duplicates(bands, now))
+    out: dict[int, Cluster] = {}
+    for n in todo:
+        item = judged[n][0]
+        fp = item.fingerprint
+        assert fp is not None
+        cluster = assign_cluster(item.article.article_id, fp, known,
+                                 threshold=d.duplicate_similarity, min_words=d.min_words)
+        out[n] = cluster
+        if cluster.original:
+            # A later copy in this same document finds it here.
+            known = {**known, item.article.article_id: SeenRecord(
+                item.article.article_id, 1, item.article.content_hash,
+                signature=fp.signature, cluster_id=cluster.cluster_id)}
+    return out
+
+
+def _article_commit(
+    item: Resolved,
+    published: Article,
+    verdict: Judgement,
+    cluster: Cluster | None,
+    detected: str,
+    *,
+    sinks: tuple[str, ...],
+    all_sinks: tuple[str, ...],
+) -> ArticleCommit:
+    """``sinks`` take syndicated copies; ``all_sinks`` take every other article.
+
+    The seen record describes ``item.article`` (the feed's version, for change
+    detection); the event carries ``published`` (the same article made whole)."""
+    record = item.record
+    if cluster is None:
+        cluster = Cluster(record.cluster_id, record.duplicate_of) if record else Cluster(None, None)
+    expected = record.revision if record else 0
+    article = replace(
+        published,
+        revision=expected + 1,
+        cluster_id=cluster.cluster_id,
+        duplicate_of=cluster.duplicate_of,
+        changes=verdict.changes,
+    )
+    fp = item.fingerprint
+    assert fp is not None
+    seen = SeenRecord(
+        article.article_id,
+        article.revision,
+        item.article.content_hash,
+        feed_key=record.feed_key if record and record.feed_key else item.feed_key,
+        title_key=fp.title_key,
+        signature=fp.signature,
+        cluster_id=cluster.cluster_id,
+        duplicate_of=cluster.duplicate_of,
+        window_start=verdict.window_start,
+        window_updates=verdict.window_updates,
+    )
+    original = cluster.cluster_id is not None and cluster.cluster_id == article.article_id
+    return ArticleCommit(
+        seen=seen,
+        expected_revision=expected,
+        event=article_event(article, detected),
+        sinks=sinks if article.duplicate_of else all_sinks,
+        aliases=item.aliases,
+        bands=fp.bands if original else (),
+    )
+
+
+def _enrich(
+    rt: Runtime, spec: FeedSpec, state: FeedState, articles: list[Article]
+) -> tuple[list[Article], bool | None]:
+    """New articles made whole: the page's full text where the feed has only a teaser,
+    then the paragraphs their source repeats everywhere set aside."""
+    c = rt.settings.content
+    mode = spec.full_text or c.full_text
+    teaser = state.teaser
+
+    def wanted(a: Article) -> bool:
+        if mode == "always":
+            return True
+        if mode == "never" or teaser is False:
+            return False
+        return bool(teaser) or is_teaser(a.content_text, a.removed_boilerplate)
+
+    todo = [a for a in articles if a.url and wanted(a)][: c.max_pages_per_poll]
+    if todo:
+        requests = [
+            FetchRequest(feed_id=spec.feed_id, url=a.url or "", headers=(("Accept", ACCEPT_PAGES),))
+            for a in todo
+        ]
+        full: dict[str, Article] = {}
+        for article, page in zip(todo, rt.client.fetch_many(requests, rt.clock()), strict=True):
+            if page.status != "ok":
+                log.info("page.failed", feed_id=spec.feed_id, url=article.url, error=page.error)
+                continue
+            extracted = extract(page.body, page.final_url or article.url)
+            if extracted is None:
+                log.info("page.no_article", feed_id=spec.feed_id, url=article.url)
+                continue
+            whole = with_page(article, extracted, _cleaning(rt, spec))
+            if mode == "auto":
+                teaser = much_longer(article.content_text, whole.content_text)
+            full[article.article_id] = whole
+        articles = [full.get(a.article_id, a) for a in articles]
+    if c.history_size:
+        articles = _without_learned(rt, spec, articles)
+    return articles, teaser
+
+
+def _without_learned(rt: Runtime, spec: FeedSpec, articles: list[Article]) -> list[Article]:
+    c = rt.settings.content
+    learned: dict[str, frozenset[str]] = {}
+    out = []
+    for a in articles:
+        key = boilerplate.source_key(a.canonical_url, spec.feed_id)
+        if key not in learned:
+            history = rt.store.paragraph_history(key, c.history_size)
+            learned[key] = boilerplate.learn(history, c.learn_min_articles)
+        out.append(without_learned(a, learned[key]))
+    return out
+
+
+def _remember(rt: Runtime, articles: list[Article], now: float) -> None:
+    """Each new article's paragraphs join its source's history, for learned boilerplate."""
+    c = rt.settings.content
+    if not c.history_size:
+        return
+    rt.store.remember_paragraphs(
+        [
+            (
+                boilerplate.source_key(a.canonical_url, a.source.feed_id),
+                a.article_id,
+                boilerplate.fingerprints(a.content_html, a.removed_boilerplate),
+            )
+            for a in articles
+        ],
+        now,
+        c.history_size,
+    )
+
+
+def deliver(rt: Runtime, sink_name: str, event_ids: Sequence[str]) -> dict[str, int]:
+    """Hand pending events to one sink; acknowledge what it took; put the rest on a
+    backoff, or on the dead-letter list when rejected or out of retry window."""
+    sink = rt.sinks.get(sink_name)
+    if sink is None:
+        log.warning("delivery.unknown_sink", sink=sink_name, events=len(event_ids))
+        return {}
+    pending = rt.store.pending_events(sink_name, event_ids)
+    if not pending:
+        return {"delivered": 0}
+    try:
+        report = sink.deliver(list(pending.items()))
+    except Exception as exc:  # a sink bug or an unexpected library error: back off
+        log.exception("delivery.sink_crashed", sink=sink_name, events=len(pending))
+        report = DeliveryReport(
+            retry={e: (f"sink crashed: {type(exc).__name__}", None) for e in pending}
+        )
+    rt.store.ack_deliveries(sink_name, report.delivered)
+    if report.delivered:
+        now = rt.clock()
+        rt.store.record_deliveries(
+            sink_name, report.delivered, latency_samples(pending, report.delivered, now), now,
+            duplicates=report.duplicates,
+        )
+    failures = [Failure(e, reason, after) for e, (reason, after) in report.retry.items()]
+    failures += [Failure(e, reason, permanent=True) for e, reason in report.rejected.items()]
+    dead = 0
+    if failures:
+        now = rt.clock()
+        d = rt.settings.delivery
+        plan = plan_retries(
+            failures,
+            rt.store.delivery_failures(sink_name, [f.event_id for f in failures]),
+            now=now,
+            policy=RetryPolicy(base=d.retry_base, cap=d.retry_max, window=d.retry_window),
+            rands=[rt.rand() for _ in failures],
+        )
+        if plan.retry:
+            rt.store.retry_deliveries(
+                sink_name,
+                [e for e, _, _ in plan.retry],
+                now,
+                [delay for _, delay, _ in plan.retry],
+                [reason for _, _, reason in plan.retry],
+            )
+            log.warning(
+                "delivery.failed",
+                sink=sink_name,
+                events=len(plan.retry),
+                reason=plan.retry[0][2],
+                retry_in=round(min(delay for _, delay, _ in plan.retry), 1),
+            )
+        if plan.dead:
+            dead = rt.store.dead_letter(sink_name, plan.dead, now)
+            log.error("delivery.dead_lettered", sink=sink_name, events=len(plan.dead),
+                      reason=plan.dead[0][1], first=plan.dead[0][0])
+    counts = {
+        "delivered": len(report.delivered) - report.duplicates,
+        "duplicates": report.duplicates,
+        "failed": len(failures),
+        "dead_lettered": dead,
+    }
+    log.info("delivery.batch", sink=sink_name, **counts)
+    metrics.deliveries(sink_name, {
+        "delivered": counts["delivered"], "duplicate": report.duplicates,
+        "retry": len(failures) - len(report.rejected), "rejected": len(report.rejected),
+        "dead_lettered": dead,
+    })
+    return counts
+
+
+def replay_history(
+    rt: Runtime,
+    sink: str,
+    since: float,
+    until: float,
+    *,
+    page: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Queue every stored event created in [since, until] for ``sink``, due now; the
+    tick hands them to the workers. Returns how many were queued."""
+    queued = 0
+    cursor: str | None = None
+    while True:
+        ids, cursor = rt.store.history_page(since, until, cursor, page)
+        queued += rt.store.requeue(sink, ids, rt.clock())
+        if progress is not None:
+            progress(len(ids))
+        if cursor is None:
+            break
+    log.info("replay.queued", sink=sink, since=since, until=until, events=queued)
+    return queued
+
+
+def _outcome_kind(result: FetchResult) -> OutcomeKind:
+    if result.status == "deferred":
+        return "deferred"
+    if result.status != "error":
+        return "success"
+    if result.error_kind == "throttled":
+        return "throttled"
+    if result.error_kind == "gone":
+        return "gone"
+    return "error"
+
+
+def _settle(
+    rt: Runtime,
+    state: FeedState,
+    spec: FeedSpec,
+    result: FetchResult,
+    now: float,
+    *,
+    status: str,
+    new_items: int = 0,
+    published: Sequence[float] = (),
+    hints: FeedHints | None = None,
+) -> tuple[FeedState, list[Event]]:
+    """The feed's state after one poll (or one deferral), and the feed events it causes.
+
+    Errors grow the error streak; throttling (429) and a spent host budget are
+    backpressure and leave it as it was; success resets it. 410 retires the feed.
+    """
+    kind = _outcome_kind(result)
+    streak = {"success": 0, "error": state.error_streak + 1}.get(kind, state.error_streak)
+    polled = replace(
+        state,
+        error_streak=streak,
+        last_status=result.status,
+        last_http_status=result.http_status,
+        last_error=result.error if kind != "success" else None,
+        last_error_kind=(result.error_kind or "error") if kind == "error" else (
+            state.last_error_kind if kind in ("throttled", "deferred") else None),
+        tracked_since=state.tracked_since if state.tracked_since is not None else now,
+        published=record_publications(state.published, published, now),
+        hints=hints if hints is not None else state.hints,
+    )
+    if kind != "deferred":
+        polled = replace(polled, last_polled_at=now)
+    if kind == "success":
+        polled = replace(polled, cache_lifetime=result.cache_lifetime)
+        if result.http_status == 200:
+            polled = replace(
+                polled,
+                etag=result.etag,
+                last_modified=trusted_last_modified(result.last_modified, now),
+            )
+    polled, events = _lifecycle(rt, polled, spec, result, kind=kind, now=now)
+    nxt = next_poll(
+        polled,
+        Outcome(kind=kind, retry_after=result.retry_after,
+                cache_lifetime=polled.cache_lifetime if kind == "success" else None),
+        now=now,
+        bounds=rt.bounds(spec.min_interval, spec.max_interval),
+        rand=rt.rand(),
+    )
+    record = PollRecord(
+        at=now,
+        outcome=status if kind != "gone" else "gone",
+        http_status=result.http_status,
+        new=new_items,
+        duration_ms=round(result.elapsed_ms, 1),
+        error=result.error if kind != "success" else None,
+        next_in=None if math.isinf(nxt.at) else round(nxt.at - now, 1),
+        next_reason=nxt.reason,
+    )
+    settled = replace(
+        polled, next_poll_at=nxt.at, next_reason=nxt.reason,
+        polls=record_poll(state.polls, record),
+    )
+    return settled, events
+
+
+def _lifecycle(
+    rt: Runtime, state: FeedState, spec: FeedSpec, result: FetchResult, *, kind: str,
+    now: float,
+) -> tuple[FeedState, list[Event]]:
+    """410 retires the feed; consecutive permanent redirects to one target move it."""
+    label = spec.name or spec.url
+    if kind == "gone":
+        seq = state.events_emitted + 1
+        event = feed_event(
+            FEED_GONE, feed_id=state.feed_id, feed_url=state.url, sequence=seq,
+            detected_at=epoch_to_iso(now),
+            data={"url": state.url, "http_status": result.http_status,
+                  "name": spec.name, "retired_at": epoch_to_iso(now)},
+        )
+        log.warning("feed.gone", feed_id=state.feed_id, feed=label, url=state.url,
+                    http_status=result.http_status)
+        return replace(state, lifecycle="gone", events_emitted=seq), [event]
+    if kind != "success":
+        return state, []  # an error says nothing about where the feed lives
+    decision = track_move(state.url, state.moved_to, state.moved_streak,
+                          result.permanent_redirect, rt.settings.fetch.move_after)
+    if not decision.move or result.permanent_redirect is None:
+        return replace(state, moved_to=decision.moved_to, moved_streak=decision.streak), []
+    target = result.permanent_redirect
+    seq = state.events_emitted + 1
+    event = feed_event(
+        FEED_MOVED, feed_id=state.feed_id, feed_url=state.url, sequence=seq,
+        detected_at=epoch_to_iso(now),
+        data={"from": state.url, "to": target, "name": spec.name,
+              "after_polls": rt.settings.fetch.move_after},
+    )
+    log.warning("feed.moved", feed_id=state.feed_id, feed=label, from_url=state.url,
+                to_url=target, after_polls=rt.settings.fetch.move_after)
+    moved = replace(state, url=target, moved_to=None, moved_streak=0, events_emitted=seq)
+    return moved, [event]
+
+
+def _summary(
+    result: FetchResult,
+    state: FeedState,
+    now: float,
+    status: str,
+    *,
+    extra: Mapping[str, object] | None = None,
+    **fields: object,
+) -> PollSummary:
+    return PollSummary(
+        feed_id=result.feed_id,
+        status=status,
+        http_status=result.http_status,
+        bytes=len(result.body),
+        duration_ms=result.elapsed_ms,
+        next_poll_in=state.next_poll_at - now,
+        next_reason=state.next_reason or "",
+        error=result.error,
+        extra={**({"error_kind": result.error_kind} if result.error_kind else {}),
+               **(extra or {})},
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def _skips(skipped: list[str]) -> dict[str, object]:
+    return {"skipped": len(skipped), "skip_reason": skipped[0]} if skipped else {}
+
+
+def _log_poll(s: PollSummary, spec: FeedSpec, before: FeedState, after: FeedState) -> None:
+    """The canonical summary line, one per feed poll, at INFO whatever the outcome; and
+    ``feed.state_changed`` when the poll changed the feed's condition (healthy, failing
+    and how, gone): a feed failing the same way for a week warns once, not every poll."""
+    next_in = None if math.isinf(s.next_poll_in) else round(s.next_poll_in, 1)
+    label = spec.name or spec.url
+    metrics.poll(s.status, s.extra.get("error_kind"), s.feed_id, after.last_polled_at or 0.0,
+                 s.new)
+    moved = change(before, after)
+    if moved is not None:
+        (log.warning if moved.worse else log.info)(
+            "feed.state_changed",
+            feed_id=s.feed_id,
+            feed=label,
+            from_state=moved.before.state,
+            to_state=moved.after.state,
+            error_kind=moved.after.error_kind,
+            previous_error_kind=moved.before.error_kind,
+            error=s.error if moved.worse else None,
+            http_status=s.http_status,
+            error_streak=after.error_streak if moved.worse else before.error_streak,
+        )
+    log.info(
+        "feed.polled",
+        feed_id=s.feed_id,
+        feed=label,
+        status=s.status,
+        http_status=s.http_status,
+        bytes=s.bytes,
+        entries=s.entries,
+        new=s.new,
+        duplicates=s.duplicates,
+        duration_ms=round(s.duration_ms, 1),
+        next_poll_in=next_in,
+        next_reason=s.next_reason,
+        error=s.error,
+        error_streak=after.error_streak,
+        **s.extra,
+    )
+
+
+def _body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+def _chunks(ids: Sequence[str], size: int) -> list[list[str]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def poll_once(rt: Runtime, url: str) -> list[Article]:
+    """Fetch, parse and normalize one feed without touching the store (``syndicate poll``).
+
+    Raises ``FeedError`` (naming the URL) when the feed cannot be fetched or read.
+    """
+    from worker.core.errors import FetchRefused, HTTPStatusError, TransientFeedError
+    from worker.settings import feed_id_for
+
+    spec = FeedSpec(feed_id=feed_id_for(url), url=url, origin="store")
+    result = rt.client.fetch(FetchRequest(feed_id=url, url=url), rt.clock())
+    if result.status == "error":
+        reason = result.error or "failed"
+        if result.error_kind in ("throttled", "server_error", "timeout", "connect_error"):
+            raise TransientFeedError(url, reason, result.retry_after)
+        if result.error_kind in ("client_error", "gone"):
+            raise HTTPStatusError(url, reason)
+        raise FetchRefused(url, reason)
+    parsed, skipped = parse_feed(
+        result.body, feed=url, url=result.final_url or url, content_type=result.content_type
+    )
+    for reason in skipped:
+        log.info("entry.skipped", feed=url, reason=reason)
+    return normalize_feed(parsed, spec, result.final_url or url, cleaning=_cleaning(rt, spec))
+
+
+def quarantine_feeds(rt: Runtime, feed_ids: Sequence[str], reason: str) -> None:
+    """Count a crash as an error of each feed in a poisoned message: they back off like
+    any failing feed instead of killing a worker again at the next lease."""
+    now = rt.clock()
+    specs = rt.store.feed_specs(feed_ids)
+    states = rt.store.load_states(list(specs))
+    settled = []
+    for fid, state in states.items():
+        crashed = FetchResult(feed_id=fid, url=state.url, status="error",
+                              error_kind="poisoned", error=reason)
+        settled.append(_settle(rt, state, specs[fid], crashed, now, status="error")[0])
+    rt.store.save_states(settled)
+
+
+def quarantine_deliveries(rt: Runtime, sink: str, event_ids: Sequence[str]) -> None:
+    """Push the deliveries of a poisoned message back by the longest retry delay."""
+    rt.store.retry_deliveries(
+        sink,
+        event_ids,
+        rt.clock(),
+        [rt.settings.delivery.retry_max] * len(event_ids),
+        ["a worker died delivering this batch several times"] * len(event_ids),
+    )
