@@ -2,7 +2,8 @@
 
 Its configuration comes from ``Settings`` (``SYNDICATE_CONFIG`` or config/syndicate.toml
 plus the environment). Redis is broker and store when a Redis URL is set; otherwise the
-broker is kombu's filesystem transport under the data directory, for the embedded mode.
+broker is kombu's filesystem transport (made atomic in ``worker.adapters.fsbroker``)
+under the data directory, for the embedded mode.
 The reasoning behind the delivery settings is in docs/decisions/0002-celery-delivery.md.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import structlog
 from celery import Celery, signals
 
+from worker.adapters import fsbroker
 from worker.logging import configure_logging, get_logger
 from worker.runtime import Runtime
 from worker.settings import Settings, load_settings
@@ -69,6 +71,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         for sub in ("queue", "processed"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         conf["broker_url"] = "filesystem://localhost//"
+        # kombu's filesystem transport, with atomic message files (see the module).
+        conf["broker_transport"] = fsbroker.TRANSPORT
         conf["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
