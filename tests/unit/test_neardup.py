@@ -156,3 +156,25 @@ def test_a_huge_body_is_read_up_to_the_word_cap():
     fp = fingerprint(None, " ".join(words))
     assert fp.words == neardup.MAX_WORDS
     assert fp == fingerprint(None, " ".join(words[: neardup.MAX_WORDS] + ["other"] * 9))
+
+
+def test_fingerprinting_loads_minhash_without_the_rest_of_datasketch() -> None:
+    """A parse worker's first fingerprint must not import SciPy (about 40 MB resident),
+    and the whole package stays importable afterwards, with the same MinHash class."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from worker.core import neardup\n"
+        "fp = neardup.fingerprint('t', 'one two three four five six seven eight')\n"
+        "assert len(fp.signature) == 2 * neardup.NUM_PERM\n"
+        "print('scipy' in sys.modules, 'datasketch' in sys.modules)\n"
+        "import datasketch\n"
+        "print(datasketch.MinHash is neardup._minhash_class())\n"
+        "print(neardup.fingerprint('t', 'one two three four five six seven eight') == fp)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split("\n")
+    assert out[:3] == ["False False", "True", "True"]

@@ -1,0 +1,92 @@
+"""Where the parse stage spends its time, per new article, in one process.
+
+    python -m benchmarks.profile_parse [--feeds 200] [--batch 50] [--top 30] [--redis URL]
+
+Renders farm feeds (benchmarks/farm.py: 20 items of about 130 words each, gzip off) in
+memory, then runs ``pipeline.process`` over them in batches, as a parse task does, with
+the distributed store on Redis (database 10 by default, flushed) and a Redis Stream sink.
+Prints the milliseconds per new article of the whole stage, a second (warm) pass where
+every entry is known, and the cProfile table of the cold pass sorted by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import logging
+import pstats
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+import structlog
+
+from benchmarks.farm import Farm
+from worker import pipeline
+from worker.core.models import FetchResult
+from worker.runtime import Runtime
+from worker.settings import load_settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/10")
+    parser.add_argument("--no-profile", action="store_true", help="timings only")
+    args = parser.parse_args()
+
+    logging.disable(logging.CRITICAL)
+    structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
+    redis.Redis.from_url(args.redis).flushdb()
+    farm = Farm(args.feeds, 20, seed=1, latency_ms=0)
+    urls = [f"http://127.0.0.1:9/feed/{f.n}.xml" for f in farm.feeds]
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "bench.toml"
+        config.write_text(
+            "".join(f'[[feeds]]\nurl = "{u}"\n' for u in urls)
+            + '[store]\nprefix = "prof"\n'
+            + '[sinks.stream]\ntype = "redis_stream"\nstream = "prof:stream"\n'
+        )
+        rt = Runtime(load_settings(config, {"REDIS_URL": args.redis}))
+        rt.store.sync_feeds(rt.settings.feed_specs(), time.time())
+        ids = {s.url: s.feed_id for s in rt.settings.feed_specs()}
+        docs = [
+            FetchResult(feed_id=ids[u], url=u, status="ok", http_status=200,
+                        body=farm.render(f))
+            for u, f in zip(urls, farm.feeds, strict=True)
+        ]
+        batches = [docs[i : i + args.batch] for i in range(0, len(docs), args.batch)]
+        articles = 20 * len(docs)
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        if not args.no_profile:
+            profiler.enable()
+        for batch in batches:
+            pipeline.process(rt, batch)
+        profiler.disable()
+        cold = time.perf_counter() - started
+        # warm: the same documents again (as after a changed body), every entry known
+        started = time.perf_counter()
+        for batch in batches:
+            pipeline.process(rt, batch)
+        warm = time.perf_counter() - started
+        print(f"cold: {articles} new articles in {cold:.2f} s = "
+              f"{1000 * cold / articles:.3f} ms/article ({articles / cold:,.0f}/s)"
+              + ("" if args.no_profile else " (under cProfile)"))
+        print(f"warm: {articles} known entries in {warm:.2f} s = "
+              f"{1000 * warm / articles:.3f} ms/entry")
+        if not args.no_profile:
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)
+            print(out.getvalue())
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.top)
+            print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
