@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from worker.core import boilerplate, language
 from worker.core.boilerplate import Rules, fingerprints, learn, remove, source_key
@@ -318,3 +320,83 @@ def test_rules_are_compiled_once_per_set():
     """rules_for returns the same compiled rules for the same selectors and patterns."""
     a = boilerplate.rules_for(("div.x",), ("Foo:",))
     assert a is boilerplate.rules_for(("div.x",), ("Foo:",))
+
+
+# -- the keyword screen before parsing -------------------------------------------------------
+
+
+def test_the_screen_folds_everything_re_matches_with_an_ascii_letter() -> None:
+    """Every character that ``(?i)`` matches with a letter of the built-in keywords folds
+    to that letter, so the keyword screen never misses what a pattern would find."""
+    import sys
+
+    letters = sorted(set("".join("".join(k) for k in boilerplate._KEYWORDS.values())))
+    wrong = []
+    for letter in letters:
+        pattern = re.compile("(?i)" + re.escape(letter))
+        for cp in range(sys.maxunicode + 1):
+            if 0xD800 <= cp <= 0xDFFF:
+                continue
+            char = chr(cp)
+            if pattern.fullmatch(char) and boilerplate._fold("x" + char + "x") != f"x{letter}x":
+                wrong.append((letter, hex(cp)))
+    assert wrong == []
+
+
+_SCREEN_WORDS = st.sampled_from(
+    [
+        "also",
+        "read",
+        "more",
+        "to",
+        "related",
+        "stories",
+        "recommended",
+        "see",
+        "don't",
+        "miss",
+        "must",
+        "trending",
+        "watch",
+        "listen",
+        "disclaimer",
+        "the post",
+        "appeared",
+        "first",
+        "on",
+        "story",
+        "<p>",
+        "</p>",
+        "<b>",
+        ":",
+        "-",
+        "\u2014",
+        "|",
+        ">",
+        "\u00bb",
+        " ",
+        "  ",
+        "\n",
+        "\u017f",
+        "\u0130",
+        "\u0131",
+        "\u212a",
+    ]
+)
+
+
+@given(st.lists(_SCREEN_WORDS, max_size=14).map("".join), st.randoms())
+@settings(max_examples=400, deadline=None)
+def test_the_screen_says_no_only_when_no_pattern_occurs(text: str, rnd) -> None:
+    markup = "".join(c.upper() if rnd.random() < 0.3 else c for c in text)
+    rules = boilerplate.DEFAULT_RULES
+    if any(p.search(markup) for p in rules._lines):
+        assert rules.may_occur(markup)
+
+
+def test_the_screen_searches_config_patterns_as_they_are() -> None:
+    rules = Rules.build(patterns=[r"Sponsored by \w+"], defaults=False)
+    assert rules.may_occur("<p>Sponsored by Acme</p>")
+    assert not rules.may_occur("<p>sponsored by acme</p>")  # the pattern is case-sensitive
+    assert not boilerplate.DEFAULT_RULES.may_occur("<p>A plain story paragraph.</p>")
+    assert boilerplate.DEFAULT_RULES.may_occur("<p>ALSO READ: more</p>")
