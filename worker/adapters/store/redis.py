@@ -106,12 +106,16 @@ return 1
 
 _NEAR = """
 local p, current, periods, shard = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local seen, out = {}, {}
+-- Key prefixes built once, each band split once: string work was a third of the time.
+local prefixes = {}
 for period = current - periods, current do
-  for i = 5, #ARGV do
-    local band = ARGV[i]
-    local members = redis.call('HGET', p .. ':nd:' .. period .. ':' .. string.sub(band, 1, shard),
-                               string.sub(band, shard + 1))
+  prefixes[#prefixes + 1] = p .. ':nd:' .. period .. ':'
+end
+local seen, out = {}, {}
+for i = 5, #ARGV do
+  local bucket, field = string.sub(ARGV[i], 1, shard), string.sub(ARGV[i], shard + 1)
+  for k = 1, #prefixes do
+    local members = redis.call('HGET', prefixes[k] .. bucket, field)
     if members then
       for m in string.gmatch(members, '[^,]+') do
         if not seen[m] then seen[m] = true; out[#out + 1] = m end
