@@ -13,7 +13,9 @@ figure's ratio to each peer (medians over rounds).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import socket
 import statistics
 import subprocess
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.farm import digest
@@ -81,6 +84,26 @@ def latencies(result: PassResult, published: dict[str, float]) -> list[float]:
     return [result.seen_at[g] - t for g, t in published.items() if g in result.seen_at]
 
 
+@contextlib.contextmanager
+def spying(out: Path | None, pid: int) -> Iterator[None]:
+    """py-spy over a worker and its pool processes while the block runs (``--spy-warm``);
+    summarise the file with ``python -m benchmarks.spy_summary``."""
+    if out is None:
+        yield
+        return
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(pid),
+         "--subprocesses", "-r", "200", "-f", "raw", "-o", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # attached before the pass starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+
+
 def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     farm = FarmProcess(args.feeds, args.items, args.seed, args.latency)
     cold_expect = args.feeds * args.items
@@ -90,7 +113,8 @@ def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             system = Ours(farm.urls, workdir, args.redis_url, workers)
             cold = system.run_pass(cold_expect, farm.requests)
             changed = farm.advance(args.change)
-            warm = system.run_pass(changed, farm.requests)
+            with spying(args.spy_warm, system.procs[1].pid):
+                warm = system.run_pass(changed, farm.requests)
             per_feed, per_article = system.memory(cold.new_entries + warm.new_entries)
             rss = system.sampler.peak
             rss_proc = system.sampler.peak_per_process
@@ -138,6 +162,8 @@ def main() -> None:
     parser.add_argument("--systems", default="ours,reader,naive")
     parser.add_argument("--reader-workers", type=int, default=16)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
+    parser.add_argument("--spy-warm", type=Path, default=None,
+                        help="write a py-spy profile (raw) of our workers' warm pass here")
     parser.add_argument("--ours-workers", action="append",
                         default=None, help='worker args, e.g. "-Q fetch,parse,publish -c 2"')
     args = parser.parse_args()
