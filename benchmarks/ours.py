@@ -29,6 +29,9 @@ class RssSampler(threading.Thread):
         self.pids = pids
         self.peak = 0
         self.peak_per_process = 0
+        # the largest worker main process (consumer) and pool child, apart
+        self.peak_main = 0
+        self.peak_child = 0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -41,6 +44,10 @@ class RssSampler(threading.Thread):
                         rss = proc.memory_info().rss
                         total += rss
                         biggest = max(biggest, rss)
+                        if proc is root:
+                            self.peak_main = max(self.peak_main, rss)
+                        else:
+                            self.peak_child = max(self.peak_child, rss)
                 except psutil.Error:
                     continue
             self.peak = max(self.peak, total)

@@ -118,6 +118,8 @@ def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             per_feed, per_article = system.memory(cold.new_entries + warm.new_entries)
             rss = system.sampler.peak
             rss_proc = system.sampler.peak_per_process
+            print(f"  ours: largest main process {system.sampler.peak_main / 2**20:.0f} MB, "
+                  f"largest pool process {system.sampler.peak_child / 2**20:.0f} MB", flush=True)
         else:
             if name == "reader":
                 system = ReaderLib(farm.urls, workdir / f"reader-{time.time()}.sqlite",

@@ -26,7 +26,7 @@ from worker.core.events import FEED_GONE, FEED_MOVED, article_event, feed_event
 from worker.core.extract import extract, is_teaser, much_longer
 from worker.core.feed_hints import read_hints
 from worker.core.http_policy import track_move, trusted_last_modified
-from worker.core.identity import Resolved, Rules, analyse, resolve
+from worker.core.identity import Entry, Resolved, Rules, analyse, resolve
 from worker.core.models import (
     Article,
     ArticleCommit,
@@ -42,7 +42,16 @@ from worker.core.models import (
     SeenRecord,
 )
 from worker.core.neardup import Cluster, assign_cluster
-from worker.core.normalize import Cleaning, Limits, normalize_feed, with_page, without_learned
+from worker.core.normalize import (
+    Cleaning,
+    Document,
+    Limits,
+    memo_value,
+    normalize_document,
+    normalize_feed,
+    with_page,
+    without_learned,
+)
 from worker.core.parse import ParseLimits, parse_feed
 from worker.core.retry import Failure, RetryPolicy, plan_retries
 from worker.core.revisions import Judgement, Policy, judge
@@ -142,6 +151,7 @@ def process(rt: Runtime, fetched: Sequence[FetchResult]) -> dict[str, list[str]]
     """
     specs = rt.store.feed_specs([f.feed_id for f in fetched])
     states = rt.store.load_states(list(specs))
+    profiles = rt.store.load_feed_identities(list(specs))
     outbox: dict[str, list[str]] = {}
     settled: list[FeedState] = []
     events: list[Event] = []
@@ -152,8 +162,9 @@ def process(rt: Runtime, fetched: Sequence[FetchResult]) -> dict[str, list[str]]
             continue
         now = rt.clock()
         started = time.perf_counter()
+        profile = profiles.get(spec.feed_id) or FeedIdentity(spec.feed_id)
         try:
-            articles, skipped, title, site = _read(rt, result, spec)
+            doc, skipped, title, site = _read(rt, result, spec, memo=profile.known)
         except ParseError as exc:
             failed = replace(result, status="error", error_kind="parse_error", error=exc.reason)
             new_state, feed_events = _settle(rt, state, spec, failed, now, status="error")
@@ -165,7 +176,14 @@ def process(rt: Runtime, fetched: Sequence[FetchResult]) -> dict[str, list[str]]
         for reason in skipped:
             # The same broken entries come back at every poll: counted in feed.polled.
             log.debug("entry.skipped", feed_id=spec.feed_id, reason=reason)
-        committed = _commit(rt, spec, state, articles, now, sinks=rt.sinks_for(spec))
+        routes = rt.sinks_for(spec)
+        try:
+            committed = _commit(rt, spec, state, doc, now, profile=profile, sinks=routes)
+        except _StaleMemo:
+            # A remembered entry is not what the store holds now: read the whole document.
+            doc, skipped, title, site = _read(rt, result, spec, memo=None)
+            committed = _commit(rt, spec, state, doc, now, profile=profile, sinks=routes)
+        articles = doc.articles
         for sink, ids in committed.by_sink.items():
             outbox.setdefault(sink, []).extend(ids)
         published = publication_times(
@@ -206,8 +224,8 @@ def _save(rt: Runtime, states: list[FeedState], events: list[Event], now: float)
 
 
 def _read(
-    rt: Runtime, result: FetchResult, spec: FeedSpec
-) -> tuple[list[Article], list[str], str | None, str | None]:
+    rt: Runtime, result: FetchResult, spec: FeedSpec, *, memo: Mapping[str, str] | None
+) -> tuple[Document, list[str], str | None, str | None]:
     url = result.final_url or result.url
     c = rt.settings.content
     parsed, skipped = parse_feed(
@@ -218,10 +236,11 @@ def _read(
         limits=ParseLimits(max_entries=c.max_entries, max_categories=c.max_categories),
     )
     limits = Limits(max_entries=c.max_entries, max_categories=c.max_categories)
-    articles = normalize_feed(parsed, spec, url, limits, _cleaning(rt, spec))
+    doc = normalize_document(parsed, spec, url, limits, _cleaning(rt, spec), memo=memo)
+    articles = doc.articles
     site = articles[0].source.site if articles else None
     title = articles[0].source.title if articles else None
-    return articles, skipped, title, site
+    return doc, skipped, title, site
 
 
 def _cleaning(rt: Runtime, spec: FeedSpec) -> Cleaning:
@@ -245,13 +264,18 @@ class Committed:
     teaser: bool | None  # full-text "auto" verdict for the feed
 
 
+class _StaleMemo(Exception):
+    """A document read with the feed's memo has an entry the store no longer agrees with."""
+
+
 def _commit(
     rt: Runtime,
     spec: FeedSpec,
     state: FeedState,
-    articles: list[Article],
+    doc: Document,
     now: float,
     *,
+    profile: FeedIdentity,
     sinks: tuple[str, ...],
 ) -> Committed:
     """Identify the document's articles, judge their changes, find syndicated copies, make
@@ -264,12 +288,13 @@ def _commit(
     suppresses syndicated copies does not get them."""
     d = rt.settings.dedupe
     store = rt.store
-    entries = analyse(articles, spec.feed_id)
-    profile = store.load_feed_identities([spec.feed_id]).get(spec.feed_id)
+    entries = analyse(doc.articles, spec.feed_id, doc.content_keys)
     records = store.lookup_articles(sorted({k for e in entries for k in e.ids()}))
+    if doc.light and not _memo_holds(entries, doc, records):
+        raise _StaleMemo(spec.feed_id)
     resolution = resolve(
         entries,
-        profile or FeedIdentity(spec.feed_id),
+        profile,
         records,
         Rules(bad_ratio=d.bad_key_ratio, clean_polls=d.clean_polls),
     )
@@ -292,6 +317,7 @@ def _commit(
     conf = rt.settings.effective_sinks()
     copy_sinks = tuple(s for s in sinks if conf[s].duplicates != "suppress")
     commits: list[ArticleCommit] = []
+    event_at: dict[int, str] = {}
     touch: list[str] = []
     counts = {"updated": 0, "capped": 0, "syndicated": 0}
     for n, (item, verdict) in enumerate(judged):
@@ -303,13 +329,21 @@ def _commit(
                                  clusters.get(n), detected, sinks=copy_sinks,
                                  all_sinks=sinks)
         commits.append(commit)
+        event_at[n] = commit.event.event_id
         counts["updated"] += verdict.verdict == "updated"
         counts["syndicated"] += verdict.verdict == "new" and commit.seen.duplicate_of is not None
     accepted = store.commit_articles(commits, now, rt.settings.delivery.lease)
     store.touch_seen(touch, now)
-    store.save_feed_identities([resolution.profile])
-    _remember(rt, enriched, now)
     taken = set(accepted)
+    # The entries the store now holds as they are: known and unchanged, or just committed.
+    known = {
+        doc.digests[entries[n].position]: memo_value(entries[n].content, item.article.content_hash)
+        for n, (item, _) in enumerate(judged)
+        if event_at.get(n) in taken
+        or (item.record is not None and item.record.content_hash == item.article.content_hash)
+    }
+    store.save_feed_identities([replace(resolution.profile, known=known)])
+    _remember(rt, enriched, now)
     by_sink: dict[str, list[str]] = {}
     created: list[Article] = []
     for commit in commits:
@@ -319,6 +353,21 @@ def _commit(
             if commit.seen.revision == 1:
                 created.append(whole[commit.seen.article_id])
     return Committed(accepted, by_sink, counts, created, teaser)
+
+
+def _memo_holds(
+    entries: Sequence[Entry], doc: Document, records: Mapping[str, SeenRecord]
+) -> bool:
+    """Every entry read from the memo is one the store holds, under every key it has, with
+    the content hash remembered: then it is unchanged, and nothing in resolving it needs
+    its body (``identity._other_item`` stops at equal hashes)."""
+    for entry in entries:
+        if doc.content_keys[entry.position] is None:
+            continue
+        found = [records[k] for k in entry.ids() if k in records]
+        if not found or any(r.content_hash != entry.article.content_hash for r in found):
+            return False
+    return True
 
 
 def _clusters(

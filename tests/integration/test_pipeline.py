@@ -171,3 +171,68 @@ def test_quarantined_feeds_back_off_like_failing_feeds(tmp_path, feed_server, mo
     assert state.error_streak == 1 and state.last_error == "a worker died"
     assert state.next_reason.startswith("error_backoff")
     assert rt.store.claim_due_feeds(clock.now + 50, 10, 60) == []
+
+
+def _count_full_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the GUID of every entry normalized in full (body read)."""
+    from worker.core import normalize
+
+    seen: list[str] = []
+    real = normalize.normalize_entry
+
+    def counting(raw, *args, **kwargs):
+        seen.append(raw.guid or "")
+        return real(raw, *args, **kwargs)
+
+    monkeypatch.setattr(normalize, "normalize_entry", counting)
+    return seen
+
+
+def test_a_changed_document_reads_the_body_of_its_new_entries_only(
+    tmp_path, feed_server, mode, monkeypatch
+):
+    """Entries served unchanged since the last poll skip normalizing their body (the
+    feed's memo); the new one is read in full and published, nothing else is."""
+    items = [(f"s{n}", f"Story {n}") for n in range(5)]
+    feed_server.routes["/a.xml"] = Resource(rss(items))
+    rt, clock = make_runtime(tmp_path, [feed_server.url("/a.xml")], **mode)
+    full_reads = _count_full_reads(monkeypatch)
+    assert run_cycle(rt)["delivered"] == 5
+    assert sorted(full_reads) == [f"s{n}" for n in range(5)]
+    feed_id = rt.settings.feeds[0].feed_id
+    assert len(rt.store.load_feed_identities([feed_id])[feed_id].known) == 5
+    full_reads.clear()
+    feed_server.routes["/a.xml"] = Resource(rss([*items, ("s5", "Story 5")]))
+    clock.now += 601
+    assert run_cycle(rt)["delivered"] == 1
+    assert full_reads == ["s5"]
+    assert len(rt.store.load_feed_identities([feed_id])[feed_id].known) == 6
+    ids = sink_ids(rt)
+    assert len(ids) == len(set(ids)) == 6
+
+
+def test_a_memo_the_store_disagrees_with_falls_back_to_reading_everything(
+    tmp_path, feed_server, mode, monkeypatch
+):
+    """A remembered content hash that is not the stored article's (another feed edited
+    it, a record expired, a tampered memo): the whole document is read again, nothing is
+    published twice, and the memo is written afresh."""
+    items = [(f"s{n}", f"Story {n}") for n in range(3)]
+    feed_server.routes["/a.xml"] = Resource(rss(items))
+    rt, clock = make_runtime(tmp_path, [feed_server.url("/a.xml")], **mode)
+    run_cycle(rt)
+    feed_id = rt.settings.feeds[0].feed_id
+    profile = rt.store.load_feed_identities([feed_id])[feed_id]
+    good = dict(profile.known)
+    bad = {d: v.split(" ")[0] + " " + "0" * 32 for d, v in good.items()}
+    rt.store.save_feed_identities([replace(profile, known=bad)])
+    full_reads = _count_full_reads(monkeypatch)
+    feed_server.routes["/a.xml"] = Resource(rss([*items, ("s3", "Story 3")]))
+    clock.now += 601
+    assert run_cycle(rt)["delivered"] == 1
+    # s3 is new, read in full in the first attempt too; the others only in the fallback
+    assert sorted(full_reads) == ["s0", "s1", "s2", "s3", "s3"]
+    known = rt.store.load_feed_identities([feed_id])[feed_id].known
+    assert {d: known[d] for d in good} == good and len(known) == 4
+    ids = sink_ids(rt)
+    assert len(ids) == len(set(ids)) == 4

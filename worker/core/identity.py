@@ -113,6 +113,8 @@ class Entry:
     title_key: str
     bad_guid: BadReason | None = None
     bad_link: BadReason | None = None
+    # Where the item was in the list given to ``analyse``.
+    position: int = 0
 
     def ids(self) -> list[str]:
         return [k for k in (self.url, self.guid, self.content) if k]
@@ -124,23 +126,30 @@ class _Item:
     canon: str | None
     tkey: str
     cid: str
+    position: int
     repeated: bool = False
 
 
-def analyse(articles: Iterable[Article], feed_id: str) -> list[Entry]:
+def analyse(
+    articles: Iterable[Article],
+    feed_id: str,
+    content_keys: Sequence[str | None] = (),
+) -> list[Entry]:
     """The document's items, each once (the first, newest copy of a repeated item wins),
     with their keys and what the document shows about its GUIDs and links.
 
     Two entries are the same item when their titles and bodies read the same, or when
-    they have the same link and the same title.
+    they have the same link and the same title. ``content_keys`` gives the content key
+    of articles whose body was not read again (``normalize.known_entry``), by position.
     """
     items: list[_Item] = []
     by_content: dict[str, int] = {}
     by_link: dict[tuple[str, str], int] = {}
-    for article in articles:
+    for position, article in enumerate(articles):
         canon = article.canonical_url if _is_article_url(article.canonical_url) else None
         tkey = title_key(article.title)
-        cid = content_id(feed_id, article.title, article.content_text)
+        known = content_keys[position] if position < len(content_keys) else None
+        cid = known or content_id(feed_id, article.title, article.content_text)
         index = by_content.get(cid)
         if index is None and canon:
             index = by_link.get((canon, tkey))
@@ -151,7 +160,7 @@ def analyse(articles: Iterable[Article], feed_id: str) -> list[Entry]:
         by_content[cid] = len(items)
         if canon:
             by_link[(canon, tkey)] = len(items)
-        items.append(_Item(article, canon, tkey, cid))
+        items.append(_Item(article, canon, tkey, cid, position))
     guid_users = Counter(i.article.guid for i in items if i.article.guid)
     link_users = Counter(i.canon for i in items if i.canon)
     entries = []
@@ -175,6 +184,7 @@ def analyse(articles: Iterable[Article], feed_id: str) -> list[Entry]:
                 title_key=item.tkey,
                 bad_guid=bad_guid,
                 bad_link="shared" if link_shared else None,
+                position=item.position,
             )
         )
     return entries

@@ -401,6 +401,10 @@ class FeedIdentity:
     # The last poll's items: short article key -> short GUID key (at most one per item
     # of one document, so bounded by the entry limit); what "the GUID changed" compares.
     last: dict[str, str] = field(default_factory=dict)
+    # The last document's entries that were known and unchanged once committed: raw entry
+    # digest -> content key and hash (``normalize.entry_digest``, ``memo_value``). The
+    # next document's copies of them skip normalizing their body; bounded like ``last``.
+    known: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -410,6 +414,7 @@ class FeedIdentity:
             "polls": self.polls,
             "entries": self.entries,
             "last": dict(self.last),
+            "known": dict(self.known),
         }
 
     @classmethod
@@ -421,6 +426,7 @@ class FeedIdentity:
             polls=int(d.get("polls", 0)),
             entries=int(d.get("entries", 0)),
             last=dict(d.get("last") or {}),
+            known=dict(d.get("known") or {}),
         )
 
 

@@ -7,13 +7,15 @@ article's page or its source's history; both keep every field consistent (text, 
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from worker.core import boilerplate, language
 from worker.core.boilerplate import DEFAULT_RULES, Rules
 from worker.core.extract import Extracted
-from worker.core.identity import article_id_for, content_hash
+from worker.core.identity import article_id_for, content_hash, guid_id, url_id
 from worker.core.models import Article, Enclosure, FeedSpec, ParsedFeed, RawEntry, SourceRef
 from worker.core.sanitize import sanitize_html
 from worker.core.text import html_to_text, plain_text, truncate
@@ -62,6 +64,41 @@ def normalize_feed(
 
     Entry URLs the parser left relative resolve against the document URL.
     """
+    return normalize_document(parsed, spec, fetched_url, limits, cleaning).articles
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A document's articles with, per article, the digest of the raw entry it came from
+    and, for an entry found in the feed's memo, the content key it had (``None``: the
+    entry was normalized in full)."""
+
+    articles: list[Article]
+    digests: list[str]
+    content_keys: list[str | None]
+
+    @property
+    def light(self) -> bool:
+        return any(k is not None for k in self.content_keys)
+
+
+def normalize_document(
+    parsed: ParsedFeed,
+    spec: FeedSpec,
+    fetched_url: str,
+    limits: Limits = DEFAULT_LIMITS,
+    cleaning: Cleaning = DEFAULT_CLEANING,
+    *,
+    memo: Mapping[str, str] | None = None,
+) -> Document:
+    """``normalize_feed``, skipping the body of entries the feed served unchanged before.
+
+    ``memo`` maps the digest of a raw entry (``entry_digest``) to the content key and
+    content hash its full normalization gave (``memo_value``). Such an entry becomes a
+    *known entry* (``known_entry``): every field but the body's, which stays empty. It is
+    only good for recognising an unchanged article; the pipeline normalizes the whole
+    document again if any known entry turns out otherwise.
+    """
     site = http_url(parsed.link, fetched_url)
     source = SourceRef(
         feed_id=spec.feed_id,
@@ -70,12 +107,103 @@ def normalize_feed(
         site=site,
     )
     entries = sorted(parsed.entries, key=lambda e: e.published or e.updated or "", reverse=True)
-    return [
-        normalize_entry(
-            entry, source, fetched_url, parsed.language, limits=limits, cleaning=cleaning
-        )
-        for entry in entries[: limits.max_entries]
-    ]
+    context = _context(fetched_url, parsed.language, limits, cleaning)
+    articles: list[Article] = []
+    digests: list[str] = []
+    keys: list[str | None] = []
+    for entry in entries[: limits.max_entries]:
+        digest = entry_digest(entry, context)
+        remembered = memo.get(digest) if memo else None
+        if remembered is not None:
+            content_key, _, hashed = remembered.partition(" ")
+            articles.append(
+                known_entry(entry, source, fetched_url, parsed.language, limits=limits,
+                            content_key=content_key, content_hash=hashed)
+            )
+            keys.append(content_key)
+        else:
+            articles.append(
+                normalize_entry(
+                    entry, source, fetched_url, parsed.language, limits=limits, cleaning=cleaning
+                )
+            )
+            keys.append(None)
+        digests.append(digest)
+    return Document(articles, digests, keys)
+
+
+# Bump when normalization changes what it makes of the same entry: every memo is void.
+MEMO_VERSION = "1"
+
+
+def _context(
+    fetched_url: str, feed_language: str | None, limits: Limits, cleaning: Cleaning
+) -> bytes:
+    """What besides the entry itself decides its normalized body."""
+    rules = cleaning.rules
+    return repr(
+        (MEMO_VERSION, fetched_url, feed_language, limits, rules.selectors, rules.patterns)
+    ).encode("utf-8", "surrogatepass")
+
+
+def entry_digest(entry: RawEntry, context: bytes) -> str:
+    """A digest of everything normalization reads of one entry, in its context."""
+    h = hashlib.blake2b(context, digest_size=9)
+    for value in (entry.guid, entry.link, entry.title, entry.summary, entry.content,
+                  entry.published, entry.updated, entry.image, entry.language, entry.base):
+        h.update(b"\x00" if value is None else b"\x01" + value.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    h.update(repr((entry.authors, entry.categories, entry.enclosures)).encode(
+        "utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def memo_value(content_key: str, hashed: str) -> str:
+    return f"{content_key} {hashed}"
+
+
+def known_entry(
+    raw: RawEntry,
+    source: SourceRef,
+    fetched_url: str,
+    feed_language: str | None = None,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    content_key: str,
+    content_hash: str,
+) -> Article:
+    """An entry met before, unchanged: its Article without the body (content, summary,
+    removed boilerplate), with the content key and hash its full normalization gave."""
+    base = http_url(raw.base, fetched_url) or fetched_url
+    url = http_url(raw.link, base)
+    canonical = canonical_url(url)
+    guid = plain_text(raw.guid)
+    # as article_id_for: the content key is content_id(feed, title, body text)
+    if canonical:
+        article_id = url_id(canonical)
+    elif guid:
+        article_id = guid_id(source.feed_id, guid)
+    else:
+        article_id = content_key
+    return Article(
+        article_id=article_id,
+        url=url,
+        canonical_url=canonical,
+        guid=guid,
+        title=truncate(plain_text(raw.title), limits.max_title_chars),
+        summary=None,
+        content_html=None,
+        content_text=None,
+        authors=_labels(raw.authors, limits.max_authors, limits.max_label_chars),
+        categories=_labels(raw.categories, limits.max_categories, limits.max_label_chars),
+        published=raw.published or raw.updated,
+        updated=raw.updated,
+        language=_language(raw.language or feed_language),
+        image=http_url(raw.image, base),
+        enclosures=_enclosures(raw.enclosures, base, limits.max_enclosures),
+        source=source,
+        content_hash=content_hash,
+    )
 
 
 def normalize_entry(
