@@ -119,7 +119,8 @@ class Ours:
                 tail = self.log_path.read_text()[-3000:]
                 raise RuntimeError(f"ours: a process exited while waiting for {what}:\n{tail}")
             time.sleep(0.05)
-        raise TimeoutError(f"ours: timed out waiting for {what}")
+        tail = self.log_path.read_text(errors="replace")[-3000:]
+        raise TimeoutError(f"ours: timed out waiting for {what}; the workers' log ends:\n{tail}")
 
     def run_pass(self, expect_new: int, farm_requests, timeout: float = 600) -> PassResult:
         before = self.r.xlen(STREAM)

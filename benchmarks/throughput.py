@@ -107,6 +107,7 @@ def spying(out: Path | None, pid: int) -> Iterator[None]:
 def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     farm = FarmProcess(args.feeds, args.items, args.seed, args.latency)
     cold_expect = args.feeds * args.items
+    system = None
     try:
         if name == "ours":
             workers = [w.split() for w in args.ours_workers]
@@ -135,8 +136,10 @@ def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
             rss_proc = rss
         lat = latencies(warm, farm.published())
-        system.close()
     finally:
+        # also when a pass times out: workers left running would take the next run's tasks
+        if system is not None:
+            system.close()
         farm.close()
     return {
         "cold_entries_per_s": cold.new_entries / cold.seconds,

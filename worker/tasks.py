@@ -26,8 +26,11 @@ R = TypeVar("R")
 
 # A message started this many times without finishing is taken to kill its worker.
 MAX_STARTS = 3
-# Bodies per process message: bounded so one message stays a few megabytes.
-PROCESS_BATCH_BYTES = 8 * 1024 * 1024
+# Bodies per process message. The worker's main process holds each message it passes to
+# its pool in several copies (the broker's base64 envelope, the decoded body, the pipe to
+# the child): with 8 MB messages its peak was 143 MB at 2,000 farm feeds, with 1 MB
+# 114 MB (benchmarks/throughput.py). A body over the limit travels alone.
+PROCESS_BATCH_BYTES = 1 * 1024 * 1024
 # A process records "a task of this queue finished" at most this often (seconds):
 # `syndicate health` tells a stalled queue from a busy one by it.
 HEARTBEAT_EVERY = 5.0
