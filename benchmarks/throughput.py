@@ -86,7 +86,8 @@ def latencies(result: PassResult, published: dict[str, float]) -> list[float]:
 
 @contextlib.contextmanager
 def spying(out: Path | None, pid: int) -> Iterator[None]:
-    """py-spy over a worker and its pool processes while the block runs (``--spy-warm``);
+    """py-spy over a worker and its pool processes while the block runs (``--spy-cold``,
+    ``--spy-warm``);
     summarise the file with ``python -m benchmarks.spy_summary``."""
     if out is None:
         yield
@@ -112,7 +113,8 @@ def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
         if name == "ours":
             workers = [w.split() for w in args.ours_workers]
             system = Ours(farm.urls, workdir, args.redis_url, workers)
-            cold = system.run_pass(cold_expect, farm.requests)
+            with spying(args.spy_cold, system.procs[1].pid):
+                cold = system.run_pass(cold_expect, farm.requests)
             changed = farm.advance(args.change)
             with spying(args.spy_warm, system.procs[1].pid):
                 warm = system.run_pass(changed, farm.requests)
@@ -169,6 +171,8 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
     parser.add_argument("--spy-warm", type=Path, default=None,
                         help="write a py-spy profile (raw) of our workers' warm pass here")
+    parser.add_argument("--spy-cold", type=Path, default=None,
+                        help="the same for the cold pass")
     parser.add_argument("--ours-workers", action="append",
                         default=None, help='worker args, e.g. "-Q fetch,parse,publish -c 2"')
     args = parser.parse_args()
