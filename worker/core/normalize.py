@@ -174,36 +174,15 @@ def known_entry(
 ) -> Article:
     """An entry met before, unchanged: its Article without the body (content, summary,
     removed boilerplate), with the content key and hash its full normalization gave."""
-    base = http_url(raw.base, fetched_url) or fetched_url
-    url = http_url(raw.link, base)
-    canonical = canonical_url(url)
-    guid = plain_text(raw.guid)
+    article = _without_body(raw, source, fetched_url, feed_language, limits)
     # as article_id_for: the content key is content_id(feed, title, body text)
-    if canonical:
-        article_id = url_id(canonical)
-    elif guid:
-        article_id = guid_id(source.feed_id, guid)
+    if article.canonical_url:
+        article_id = url_id(article.canonical_url)
+    elif article.guid:
+        article_id = guid_id(source.feed_id, article.guid)
     else:
         article_id = content_key
-    return Article(
-        article_id=article_id,
-        url=url,
-        canonical_url=canonical,
-        guid=guid,
-        title=truncate(plain_text(raw.title), limits.max_title_chars),
-        summary=None,
-        content_html=None,
-        content_text=None,
-        authors=_labels(raw.authors, limits.max_authors, limits.max_label_chars),
-        categories=_labels(raw.categories, limits.max_categories, limits.max_label_chars),
-        published=raw.published or raw.updated,
-        updated=raw.updated,
-        language=_language(raw.language or feed_language),
-        image=http_url(raw.image, base),
-        enclosures=_enclosures(raw.enclosures, base, limits.max_enclosures),
-        source=source,
-        content_hash=content_hash,
-    )
+    return replace(article, article_id=article_id, content_hash=content_hash)
 
 
 def normalize_entry(
@@ -215,9 +194,8 @@ def normalize_entry(
     limits: Limits = DEFAULT_LIMITS,
     cleaning: Cleaning = DEFAULT_CLEANING,
 ) -> Article:
+    article = _without_body(raw, source, fetched_url, feed_language, limits)
     base = http_url(raw.base, fetched_url) or fetched_url
-    url = http_url(raw.link, base)
-    title = truncate(plain_text(raw.title), limits.max_title_chars)
     body_html = raw.content or raw.summary
     content_html = sanitize_html(truncate(body_html, limits.max_content_chars), base)
     content_html, removed = boilerplate.remove(content_html, cleaning.rules)
@@ -230,36 +208,56 @@ def normalize_entry(
         summary = truncate(_uncut(plain_text(summary_html)), limits.max_summary_chars)
     elif content_text:
         summary = truncate(content_text.split("\n\n", 1)[0], limits.max_summary_chars)
-    canonical = canonical_url(url)
-    guid = plain_text(raw.guid)
-    lang = _language(raw.language or feed_language)
+    lang = article.language
     if lang is None and cleaning.detect_language:
-        lang = language.detect(title, summary, content_text)
-    return Article(
+        lang = language.detect(article.title, summary, content_text)
+    return replace(
+        article,
         article_id=article_id_for(
             feed_id=source.feed_id,
-            canonical_url=canonical,
-            guid=guid,
-            title=title,
+            canonical_url=article.canonical_url,
+            guid=article.guid,
+            title=article.title,
             text=content_text,
         ),
-        url=url,
-        canonical_url=canonical,
-        guid=guid,
-        title=title,
         summary=summary,
         content_html=content_html,
         content_text=content_text or None,
+        language=lang,
+        content_hash=content_hash(article.title, content_text),
+        removed_boilerplate=removed,
+    )
+
+
+def _without_body(
+    raw: RawEntry,
+    source: SourceRef,
+    fetched_url: str,
+    feed_language: str | None,
+    limits: Limits,
+) -> Article:
+    """Every field of the entry's Article but the body and what depends on it (id, hash,
+    a detected language)."""
+    base = http_url(raw.base, fetched_url) or fetched_url
+    url = http_url(raw.link, base)
+    return Article(
+        article_id="",
+        url=url,
+        canonical_url=canonical_url(url),
+        guid=plain_text(raw.guid),
+        title=truncate(plain_text(raw.title), limits.max_title_chars),
+        summary=None,
+        content_html=None,
+        content_text=None,
         authors=_labels(raw.authors, limits.max_authors, limits.max_label_chars),
         categories=_labels(raw.categories, limits.max_categories, limits.max_label_chars),
         published=raw.published or raw.updated,
         updated=raw.updated,
-        language=lang,
+        language=_language(raw.language or feed_language),
         image=http_url(raw.image, base),
         enclosures=_enclosures(raw.enclosures, base, limits.max_enclosures),
         source=source,
-        content_hash=content_hash(title, content_text),
-        removed_boilerplate=removed,
+        content_hash="",
     )
 
 
