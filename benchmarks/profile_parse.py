@@ -5,8 +5,9 @@
 Renders farm feeds (benchmarks/farm.py: 20 items of about 130 words each, gzip off) in
 memory, then runs ``pipeline.process`` over them in batches, as a parse task does, with
 the distributed store on Redis (database 10 by default, flushed) and a Redis Stream sink.
-Prints the milliseconds per new article of the whole stage (imports excluded), a second (warm) pass where
-every entry is known, and the cProfile table of the cold pass sorted by own time.
+Prints the milliseconds per new article of the whole stage (imports excluded), a second
+(warm) pass where every entry is known, and the cProfile table of the cold pass sorted by
+own time.
 """
 
 from __future__ import annotations
