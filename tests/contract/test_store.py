@@ -207,6 +207,16 @@ def test_enqueued_events_wait_for_their_lease_and_ack_like_articles(store):
     assert store.enqueue_events([], ("a",), NOW, 0) == []
 
 
+def test_feed_events_are_in_the_history_that_replay_reads(store):
+    """feed.moved and feed.gone are replayed with the articles: both stores list them in
+    the history by the time they were queued, once."""
+    store.enqueue_events(feed_events("feed.f1.1"), ("a",), NOW, 30)
+    store.enqueue_events(feed_events("feed.f1.1", "feed.f2.1"), ("a",), NOW + 5, 30)
+    assert store.history_count(NOW - 1, NOW + 10) == 2
+    assert store.history_page(NOW - 1, NOW + 10, None, 10) == (["feed.f1.1", "feed.f2.1"], None)
+    assert store.history_page(NOW + 1, NOW + 10, None, 10) == (["feed.f2.1"], None)
+
+
 def test_feed_state_history_round_trips(store):
     """The scheduler's bounded history (publications, polls, hints) survives the store."""
     from worker.core.models import FeedHints, PollRecord

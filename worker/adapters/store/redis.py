@@ -183,12 +183,15 @@ return accepted
 """
 
 _ENQUEUE = """
-local p, due, event_ttl, nsinks = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local p, due, event_ttl, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local nsinks = tonumber(ARGV[5])
 local queued = {}
-for i = 5 + nsinks, #ARGV, 2 do
+for i = 6 + nsinks, #ARGV, 2 do
   local event_id = ARGV[i]
   if redis.call('SET', p .. ':ev:' .. event_id, ARGV[i + 1], 'NX', 'EX', event_ttl) then
-    for s = 5, 4 + nsinks do
+    -- in the history, like article events, so `syndicate replay` sends them again
+    redis.call('ZADD', p .. ':hist', 'NX', now, event_id)
+    for s = 6, 5 + nsinks do
       redis.call('ZADD', p .. ':out:' .. ARGV[s], 'NX', due, event_id)
       redis.call('SADD', p .. ':sinks', ARGV[s])
     end
@@ -603,7 +606,7 @@ class RedisStore:
     ) -> list[str]:
         if not events:
             return []
-        args: list[Any] = [self.p, now + lease, self.event_ttl, len(sinks), *sinks]
+        args: list[Any] = [self.p, now + lease, self.event_ttl, now, len(sinks), *sinks]
         for event in events:
             args += [event.event_id, event.body]
         return [e.decode() for e in self._enqueue(args=args)]
