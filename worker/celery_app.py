@@ -68,7 +68,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         conf["broker_transport_options"] = {"visibility_timeout": VISIBILITY_TIMEOUT}
     else:
         folder = (settings.data_dir / "broker").resolve()
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         conf["broker_url"] = "filesystem://localhost//"
         # kombu's filesystem transport, with atomic message files (see the module).
@@ -77,6 +77,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            # exchange bindings; kombu's default is ./control in the working directory
+            "control_folder": str(folder / "control"),
             "store_processed": False,
             # The directory is polled; a short interval keeps stage hops and Ctrl-C quick.
             "polling_interval": 0.2,

@@ -21,6 +21,14 @@ PER_PRODUCER = 400
 PAD = "x" * 256 * 1024
 
 
+@pytest.fixture(autouse=True)
+def _fresh_bindings() -> None:
+    """kombu's filesystem transport keeps declared bindings per process, and writes a
+    binding to the control folder only when it first declares it: each test has its own
+    folders, so each starts with no bindings."""
+    fsbroker.Transport.global_state.clear()
+
+
 def _folders(tmp_path: Path) -> dict[str, str]:
     queue, processed = tmp_path / "broker" / "queue", tmp_path / "broker" / "processed"
     queue.mkdir(parents=True)
@@ -29,6 +37,7 @@ def _folders(tmp_path: Path) -> dict[str, str]:
         "data_folder_in": str(queue),
         "data_folder_out": str(queue),
         "processed_folder": str(processed),
+        "control_folder": str(tmp_path / "broker" / "control"),
         "store_processed": False,
         # consumers poll an empty folder without pausing: the widest race window
         "polling_interval": 0,
@@ -136,3 +145,6 @@ def test_embedded_celery_config_uses_the_atomic_transport(tmp_path: Path) -> Non
     app.conf.update(conf)
     with app.connection_for_write() as conn:
         assert isinstance(conn.transport, fsbroker.Transport)
+    # nothing of the broker lands in the working directory
+    assert conf["broker_transport_options"]["control_folder"] == str(
+        (tmp_path / "var" / "broker" / "control").resolve())
