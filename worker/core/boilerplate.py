@@ -119,7 +119,6 @@ DEFAULT_RULES = Rules()
 NO_RULES = Rules(patterns=())
 
 
-@lru_cache(maxsize=1024)
 def _fold(markup: str) -> str:
     """Markup as the keyword screen compares it. casefold() sends every character that
     (?i) matches with an ASCII letter to that letter (U+017F to "s", U+212A to "k"),
