@@ -59,8 +59,8 @@ class JsonlSink:
         self._pid = 0
         self._offset = 0
         self._ids: set[str] = set()
-        # ids of the newest rotated files, newest last
-        self._recent: deque[set[str]] = deque(maxlen=dedupe_files)
+        # (inode, ids) of the newest rotated files, newest last
+        self._recent: deque[tuple[int, set[str]]] = deque(maxlen=dedupe_files)
 
     def _open(self) -> int:
         if self._fd is None or self._pid != os.getpid():
@@ -70,10 +70,7 @@ class JsonlSink:
                 self._lock_fd = os.open(self._lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
                 try:
-                    self._recent.clear()
-                    if self._recent.maxlen:
-                        for archived in self._archives()[-self._recent.maxlen :]:
-                            self._recent.append(_ids_in(archived))
+                    self._load_recent({})
                     self._open_current()
                 finally:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
@@ -113,18 +110,37 @@ class JsonlSink:
         paths = [p for p in found if _ARCHIVE.fullmatch(p.name[len(self.path.stem) :])]
         return sorted(paths, key=lambda p: (p.stat().st_mtime, p.name))
 
+    def _load_recent(self, known: dict[int, set[str]]) -> None:
+        """The ids of the newest ``dedupe_files`` rotated files: from ``known`` (by inode)
+        where this process has them, else read from the file."""
+        self._recent.clear()
+        if not self._recent.maxlen:
+            return
+        for archived in self._archives()[-self._recent.maxlen :]:
+            try:
+                inode = archived.stat().st_ino
+            except FileNotFoundError:
+                continue
+            ids = known.get(inode)
+            self._recent.append((inode, ids if ids is not None else _ids_in(archived)))
+
     def _follow_rotation(self) -> None:
-        """If another process rotated the file, finish the old one and open the new."""
+        """If other processes rotated the file, finish the old one and open the new. They
+        may have rotated more than once since this one last wrote: the ids of every file
+        rotated meanwhile are read, not only those of the file this one had open."""
         assert self._fd is not None
         try:
             current = os.stat(self.path).st_ino
         except FileNotFoundError:
             current = -1
-        if current == os.fstat(self._fd).st_ino:
+        old = os.fstat(self._fd).st_ino
+        if current == old:
             return
         self._catch_up()
-        self._recent.append(self._ids)
+        known = dict(self._recent)
+        known[old] = self._ids
         os.close(self._fd)
+        self._load_recent(known)
         self._open_current()
 
     def _rotate_if_due(self) -> None:
@@ -145,12 +161,12 @@ class JsonlSink:
         os.rename(self.path, target)
         log.info("sink.jsonl_rotated", sink=self.name, path=str(target), bytes=st.st_size,
                  reason="size" if by_size else "day")
-        self._recent.append(self._ids)
+        self._recent.append((st.st_ino, self._ids))
         os.close(self._fd)
         self._open_current()
 
     def _known(self, event_id: str) -> bool:
-        return event_id in self._ids or any(event_id in ids for ids in self._recent)
+        return event_id in self._ids or any(event_id in ids for _, ids in self._recent)
 
     def _repair_torn_tail(self) -> None:
         assert self._fd is not None
