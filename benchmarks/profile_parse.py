@@ -1,13 +1,14 @@
 """Where the parse stage spends its time, per new article, in one process.
 
     python -m benchmarks.profile_parse [--feeds 200] [--batch 50] [--top 30] [--redis URL]
+                                       [--profile cold|warm] [--no-profile]
 
 Renders farm feeds (benchmarks/farm.py: 20 items of about 130 words each, gzip off) in
 memory, then runs ``pipeline.process`` over them in batches, as a parse task does, with
 the distributed store on Redis (database 10 by default, flushed) and a Redis Stream sink.
 Prints the milliseconds per new article of the whole stage (imports excluded), a second
-(warm) pass where every entry is known, and the cProfile table of the cold pass sorted by
-own time.
+(warm) pass where every entry is known, and the cProfile table of one pass (``--profile``,
+the cold one by default) sorted by own time and by cumulative time.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/10")
+    parser.add_argument("--profile", choices=("cold", "warm"), default="cold",
+                        help="the pass to profile")
     parser.add_argument("--no-profile", action="store_true", help="timings only")
     args = parser.parse_args()
 
@@ -66,23 +69,26 @@ def main() -> None:
         # Lazy imports (datasketch on the first fingerprint) stay outside the timings.
         neardup.fingerprint("warm-up", "one two three four")
         profiler = cProfile.Profile()
-        started = time.perf_counter()
-        if not args.no_profile:
-            profiler.enable()
-        for batch in batches:
-            pipeline.process(rt, batch)
-        profiler.disable()
-        cold = time.perf_counter() - started
+
+        def run(profiled: bool) -> float:
+            started = time.perf_counter()
+            if profiled:
+                profiler.enable()
+            for batch in batches:
+                pipeline.process(rt, batch)
+            profiler.disable()
+            return time.perf_counter() - started
+
+        cold = run(not args.no_profile and args.profile == "cold")
         # warm: the same documents again (as after a changed body), every entry known
-        started = time.perf_counter()
-        for batch in batches:
-            pipeline.process(rt, batch)
-        warm = time.perf_counter() - started
+        warm = run(not args.no_profile and args.profile == "warm")
+        note = " (under cProfile)"
         print(f"cold: {articles} new articles in {cold:.2f} s = "
               f"{1000 * cold / articles:.3f} ms/article ({articles / cold:,.0f}/s)"
-              + ("" if args.no_profile else " (under cProfile)"))
+              + (note if not args.no_profile and args.profile == "cold" else ""))
         print(f"warm: {articles} known entries in {warm:.2f} s = "
-              f"{1000 * warm / articles:.3f} ms/entry")
+              f"{1000 * warm / articles:.3f} ms/entry"
+              + (note if not args.no_profile and args.profile == "warm" else ""))
         if not args.no_profile:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import socket
 import statistics
@@ -25,6 +26,9 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+import psutil
+import redis
 
 from benchmarks.farm import digest
 from benchmarks.ours import Ours
@@ -73,6 +77,52 @@ class FarmProcess:
         self.proc.wait(10)
 
 
+class CpuMeter:
+    """CPU seconds (user + system) each part of the machine spent during a pass: process
+    trees by pid, and the Redis server by its own counters. The 2 cores are shared by
+    all of them, so where they go says which part to make cheaper."""
+
+    def __init__(self, groups: dict[str, list[int]], redis_url: str | None) -> None:
+        self.groups = groups
+        self.redis = redis.Redis.from_url(redis_url) if redis_url else None
+        self._start: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        roots = {pid for pids in self.groups.values() for pid in pids}
+        for name, pids in self.groups.items():
+            total = 0.0
+            for pid in pids:
+                try:
+                    root = psutil.Process(pid)
+                    # another group's tree is that group's (the farm is our child)
+                    tree = [c for c in root.children(recursive=True) if c.pid not in roots]
+                    for proc in [root, *tree]:
+                        t = proc.cpu_times()
+                        total += t.user + t.system
+                except psutil.Error:
+                    continue
+            out[name] = total
+        if self.redis is not None:
+            info = self.redis.info("cpu")
+            out["redis"] = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        return out
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self) -> dict[str, float]:
+        end = self._now()
+        return {k: end[k] - self._start.get(k, 0.0) for k in end}
+
+
+def cpu_line(cpu: dict[str, float], seconds: float) -> str:
+    total = sum(cpu.values())
+    parts = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+    return (f"CPU s: {parts}; total {total:.1f} in {seconds:.1f} s "
+            f"({total / seconds:.2f} cores busy)")
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -113,11 +163,18 @@ def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
         if name == "ours":
             workers = [w.split() for w in args.ours_workers]
             system = Ours(farm.urls, workdir, args.redis_url, workers)
+            meter = CpuMeter({"workers": [p.pid for p in system.procs[1:]],
+                              "beat": [system.procs[0].pid], "farm": [farm.proc.pid]},
+                             args.redis_url)
+            meter.start()
             with spying(args.spy_cold, system.procs[1].pid):
                 cold = system.run_pass(cold_expect, farm.requests)
+            print(f"  ours cold {cpu_line(meter.stop(), cold.seconds)}", flush=True)
             changed = farm.advance(args.change)
+            meter.start()
             with spying(args.spy_warm, system.procs[1].pid):
                 warm = system.run_pass(changed, farm.requests)
+            print(f"  ours warm {cpu_line(meter.stop(), warm.seconds)}", flush=True)
             per_feed, per_article = system.memory(cold.new_entries + warm.new_entries)
             rss = system.sampler.peak
             rss_proc = system.sampler.peak_per_process
@@ -129,9 +186,14 @@ def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
                                    workers=args.reader_workers)
             else:
                 system = NaiveLoop(farm.urls)
+            meter = CpuMeter({"peer": [os.getpid()], "farm": [farm.proc.pid]}, None)
+            meter.start()
             cold = system.run_pass()
+            print(f"  {name} cold {cpu_line(meter.stop(), cold.seconds)}", flush=True)
             changed = farm.advance(args.change)
+            meter.start()
             warm = system.run_pass()
+            print(f"  {name} warm {cpu_line(meter.stop(), warm.seconds)}", flush=True)
             per_feed = per_article = float("nan")
             import resource
 
