@@ -174,15 +174,8 @@ def known_entry(
 ) -> Article:
     """An entry met before, unchanged: its Article without the body (content, summary,
     removed boilerplate), with the content key and hash its full normalization gave."""
-    article = _without_body(raw, source, fetched_url, feed_language, limits)
-    # as article_id_for: the content key is content_id(feed, title, body text)
-    if article.canonical_url:
-        article_id = url_id(article.canonical_url)
-    elif article.guid:
-        article_id = guid_id(source.feed_id, article.guid)
-    else:
-        article_id = content_key
-    return replace(article, article_id=article_id, content_hash=content_hash)
+    return _without_body(raw, source, fetched_url, feed_language, limits,
+                         content_key=content_key, content_hash=content_hash)
 
 
 def normalize_entry(
@@ -235,16 +228,31 @@ def _without_body(
     fetched_url: str,
     feed_language: str | None,
     limits: Limits,
+    *,
+    content_key: str | None = None,
+    content_hash: str = "",
 ) -> Article:
-    """Every field of the entry's Article but the body and what depends on it (id, hash,
-    a detected language)."""
+    """Every field of the entry's Article but the body and what depends on it (a detected
+    language; the id and the content hash unless the entry's content key and hash are
+    given, as for an entry met before)."""
     base = http_url(raw.base, fetched_url) or fetched_url
     url = http_url(raw.link, base)
+    canonical = canonical_url(url)
+    guid = plain_text(raw.guid)
+    article_id = ""
+    if content_key is not None:
+        # as article_id_for: the content key is content_id(feed, title, body text)
+        if canonical:
+            article_id = url_id(canonical)
+        elif guid:
+            article_id = guid_id(source.feed_id, guid)
+        else:
+            article_id = content_key
     return Article(
-        article_id="",
+        article_id=article_id,
         url=url,
-        canonical_url=canonical_url(url),
-        guid=plain_text(raw.guid),
+        canonical_url=canonical,
+        guid=guid,
         title=truncate(plain_text(raw.title), limits.max_title_chars),
         summary=None,
         content_html=None,
@@ -257,7 +265,7 @@ def _without_body(
         image=http_url(raw.image, base),
         enclosures=_enclosures(raw.enclosures, base, limits.max_enclosures),
         source=source,
-        content_hash="",
+        content_hash=content_hash,
     )
 
 

@@ -138,7 +138,7 @@ def _simple_canonical(url: str) -> str | None:
     if plain is None or plain[2] in _WRAPPERS:
         return None
     scheme, host, port, path, query = plain.groups()
-    if port is not None and (int(port) > 65535 or False):
+    if port is not None and (int(port) > 65535 or int(port) == _DEFAULT_PORTS[scheme]):
         return None
     netloc = f"{host}:{port}" if port else host
     kept = [p for p in query.split("&") if not is_tracking_param(p.partition("=")[0])] \
