@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from worker import metrics
 from worker.adapters.sinks.base import DeliveryReport
@@ -653,28 +654,26 @@ def _settle(
     """
     kind = _outcome_kind(result)
     streak = {"success": 0, "error": state.error_streak + 1}.get(kind, state.error_streak)
-    polled = replace(
-        state,
-        error_streak=streak,
-        last_status=result.status,
-        last_http_status=result.http_status,
-        last_error=result.error if kind != "success" else None,
-        last_error_kind=(result.error_kind or "error") if kind == "error" else (
+    changes: dict[str, Any] = {
+        "error_streak": streak,
+        "last_status": result.status,
+        "last_http_status": result.http_status,
+        "last_error": result.error if kind != "success" else None,
+        "last_error_kind": (result.error_kind or "error") if kind == "error" else (
             state.last_error_kind if kind in ("throttled", "deferred") else None),
-        tracked_since=state.tracked_since if state.tracked_since is not None else now,
-        published=record_publications(state.published, published, now),
-        hints=hints if hints is not None else state.hints,
-    )
+        "tracked_since": state.tracked_since if state.tracked_since is not None else now,
+        "published": record_publications(state.published, published, now),
+        "hints": hints if hints is not None else state.hints,
+    }
     if kind != "deferred":
-        polled = replace(polled, last_polled_at=now)
+        changes["last_polled_at"] = now
     if kind == "success":
-        polled = replace(polled, cache_lifetime=result.cache_lifetime)
+        changes["cache_lifetime"] = result.cache_lifetime
         if result.http_status == 200:
-            polled = replace(
-                polled,
-                etag=result.etag,
-                last_modified=trusted_last_modified(result.last_modified, now),
-            )
+            changes["etag"] = result.etag
+            changes["last_modified"] = trusted_last_modified(result.last_modified, now)
+    # one copy of the state, not four: _settle runs for every poll
+    polled = replace(state, **changes)
     polled, events = _lifecycle(rt, polled, spec, result, kind=kind, now=now)
     nxt = next_poll(
         polled,
