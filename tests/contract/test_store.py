@@ -271,6 +271,22 @@ def test_paragraph_history_takes_a_batch_of_sources_at_once(store):
     assert store.paragraph_history("two.example", 10) == [("q",)]
 
 
+def test_paragraph_history_batch_keeps_the_first_of_a_repeat_and_the_newest(store):
+    """Within one call, as across calls: an article is remembered once (its first
+    fingerprints), sources interleave freely, and the bound keeps the newest."""
+    store.remember_paragraphs([("one.example", "old", ["o"])], NOW - 10, keep=2)
+    store.remember_paragraphs(
+        [("one.example", "a1", ["x"]), ("two.example", "b1", ["q"]),
+         ("one.example", "a1", ["y"]), ("one.example", "old", ["z"])],
+        NOW,
+        keep=2,
+    )
+    assert store.paragraph_history("one.example", 10) == [("x",), ("o",)]
+    store.remember_paragraphs([("one.example", "a2", ["w"])], NOW + 1, keep=2)
+    assert store.paragraph_history("one.example", 10) == [("w",), ("x",)]
+    assert store.paragraph_history("two.example", 10) == [("q",)]
+
+
 # -- dedupe: fingerprints, aliases, the near-duplicate index, identity statistics ----------
 
 
