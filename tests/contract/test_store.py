@@ -14,6 +14,7 @@ from worker.core.models import (
     KeyTrust,
     SeenRecord,
 )
+from worker.core.neardup import fingerprint
 from worker.core.retry import DeadLetter, FailureHistory
 
 NOW = 1_800_000_000.0
@@ -334,6 +335,32 @@ def test_near_duplicate_index_returns_the_articles_filed_under_a_band(store):
     assert store.near_duplicates(["b2", "b3"], NOW + 2) == ["a1", "a2"]
     assert store.near_duplicates(["zz"], NOW + 2) == []
     assert store.near_duplicates([], NOW + 2) == []
+
+
+def test_near_duplicate_lookup_of_a_whole_document_across_periods(store):
+    """Real band keys, a document's worth at once: every article sharing a band with the
+    lookup is found, from any period still in the window, and no other."""
+    texts = [f"story {n} " + " ".join(f"w{n}x{k}" for k in range(60)) for n in range(24)]
+    prints = [fingerprint(f"title {n}", text) for n, text in enumerate(texts)]
+    step = store.index_ttl / 5  # several periods apart, all inside the window
+    for n, fp in enumerate(prints[:12]):
+        store.commit_articles([fp_commit(f"a{n:02d}", bands=fp.bands)], NOW + n * step / 4, 60)
+    later = NOW + 3 * step
+    # a document of 20 articles: 8 of them copies of stored ones (one shared band
+    # each, a different band every time), 12 unrelated
+    wanted = [fp.bands[n % 16] for n, fp in enumerate(prints[:8])]
+    unrelated = [b for fp in prints[12:] for b in fp.bands]
+    found = store.near_duplicates([*wanted, *unrelated], later)
+    assert sorted(found) == [f"a{n:02d}" for n in range(8)]
+    assert store.near_duplicates(unrelated, later) == []
+    assert store.near_duplicates(list(prints[11].bands), later) == ["a11"]
+
+
+def test_near_duplicate_lookup_of_more_buckets_than_one_read_takes(store):
+    """A huge document's lookup (over 1,000 buckets of one band) still reads them all."""
+    store.commit_articles([fp_commit("a1", bands=("00match",))], NOW, 60)
+    bands = [f"00other{n}" for n in range(1_050)] + ["00match"]
+    assert store.near_duplicates(bands, NOW + 1) == ["a1"]
 
 
 def test_near_duplicate_bucket_keeps_its_newest_few(store):

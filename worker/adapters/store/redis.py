@@ -7,10 +7,11 @@ Keys (``P`` is the configured prefix)::
     P:feeds:config     SET   feed ids that come from the config file
     P:seen:<article>   STR   "<revision>:<content_hash>:<fingerprint>", expires after seen_ttl
     P:alias:<key id>   STR   the article a GUID or content key names; expires after seen_ttl
-    P:nd:<period>:<shard> HASH  band -> the first articles of stories filed under that LSH
-                             band in one period of index_ttl/4, comma-separated, at most
-                             BUCKET_CAP; ``shard`` is the band key's first SHARD characters;
-                             expires when its period has left the window
+    P:nd:<period>:<band> HASH  bucket -> the first articles of stories filed under that
+                             LSH bucket in one period of index_ttl/4, comma-separated, at
+                             most BUCKET_CAP; ``band`` is the band key's first SHARD
+                             characters (its index); expires when its period has left the
+                             window
     P:fid:<feed_id>    STR   the feed's identity statistics (JSON), expires after seen_ttl
     P:ev:<event_id>    STR   the event JSON; no expiry while a sink has it pending or
                              dead-lettered, then kept until ``event_ttl`` after its creation
@@ -74,10 +75,13 @@ PERIODS = 4
 # At most this many articles per bucket and period (the newest): a band that many
 # unrelated texts share costs bounded memory.
 BUCKET_CAP = 8
-# Buckets live as fields of small hashes, one per period and first SHARD characters of
-# the band key (4,096 hashes a period): a small hash is stored compactly (a listpack
-# while it holds at most 128 buckets), a key per bucket costs about 190 bytes.
-SHARD = 4
+# Buckets live as fields of one hash per period and band (the band key's first SHARD
+# characters are the band's index: 16 hashes a period), so that a lookup reads all of a
+# document's buckets of one band and period in one HMGET. With a hash per period and
+# first four characters (4,096 a period, small listpacks) it took one HGET per bucket and
+# period, 1,600 a document of 20 articles: the lookup was the largest script cost, and it
+# grew with the index (benchmarks/profile_parse.py --feeds 2000; docs/benchmarks.md).
+SHARD = 2
 # Delivery receipts live in one hash per day and first RCPT_SHARD hex characters of the
 # event id: at 100,000 events a day, about 24 fields a hash, stored as a listpack.
 RCPT_SHARD = 3
@@ -106,19 +110,28 @@ return 1
 
 _NEAR = """
 local p, current, periods, shard = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
--- Key prefixes built once, each band split once: string work was a third of the time.
-local prefixes = {}
-for period = current - periods, current do
-  prefixes[#prefixes + 1] = p .. ':nd:' .. period .. ':'
+-- The buckets grouped by the hash that holds them (one per band), each read in one HMGET
+-- per period, at most 1,000 fields at a time.
+local fields, hashes = {}, {}
+for i = 5, #ARGV do
+  local h, field = string.sub(ARGV[i], 1, shard), string.sub(ARGV[i], shard + 1)
+  if not fields[h] then fields[h] = {}; hashes[#hashes + 1] = h end
+  local f = fields[h]
+  f[#f + 1] = field
 end
 local seen, out = {}, {}
-for i = 5, #ARGV do
-  local bucket, field = string.sub(ARGV[i], 1, shard), string.sub(ARGV[i], shard + 1)
-  for k = 1, #prefixes do
-    local members = redis.call('HGET', prefixes[k] .. bucket, field)
-    if members then
-      for m in string.gmatch(members, '[^,]+') do
-        if not seen[m] then seen[m] = true; out[#out + 1] = m end
+for period = current - periods, current do
+  local prefix = p .. ':nd:' .. period .. ':'
+  for _, h in ipairs(hashes) do
+    local f = fields[h]
+    for first = 1, #f, 1000 do
+      local values = redis.call('HMGET', prefix .. h, unpack(f, first, math.min(#f, first + 999)))
+      for _, members in ipairs(values) do
+        if members then
+          for m in string.gmatch(members, '[^,]+') do
+            if not seen[m] then seen[m] = true; out[#out + 1] = m end
+          end
+        end
       end
     end
   end
