@@ -363,6 +363,36 @@ def test_near_duplicate_lookup_of_more_buckets_than_one_read_takes(store):
     assert store.near_duplicates(bands, NOW + 1) == ["a1"]
 
 
+def test_near_duplicate_filing_in_one_commit_is_as_one_by_one(store):
+    """Articles committed together share buckets as if committed one after another: a
+    shared bucket keeps its newest few, each article once; over 1,000 buckets of one
+    band in one commit are all filed."""
+    store.commit_articles([fp_commit("a00", bands=("hot",))], NOW, 60)
+    store.commit_articles(
+        [fp_commit(f"a{n:02d}", bands=("hot", f"00own{n}")) for n in range(1, 20)]
+        + [fp_commit(f"b{n:04d}", bands=(f"00many{n}",)) for n in range(1_050)],
+        NOW + 1,
+        60,
+    )
+    hot = store.near_duplicates(["hot"], NOW + 2)
+    # newest: a00 was filed first, on its own; which of the others stay is the store's
+    assert 1 <= len(hot) <= 10 and len(set(hot)) == len(hot) and "a00" not in hot
+    assert store.near_duplicates(["00own7", "00own19"], NOW + 2) == ["a07", "a19"]
+    assert store.near_duplicates(["00many0", "00many1049"], NOW + 2) == ["b0000", "b1049"]
+
+
+def test_near_duplicate_refiling_an_article_does_not_push_others_out(store):
+    """An article filed again under a bucket it is in (an original's new revision) keeps
+    its one place: the bucket's other articles stay."""
+    for n in range(8):
+        store.commit_articles([fp_commit(f"a{n}", bands=("hot",))], NOW + n, 60)
+    for _ in range(3):
+        rev = store.lookup_articles(["a7"])["a7"].revision
+        store.commit_articles(
+            [fp_commit("a7", expected=rev, revision=rev + 1, bands=("hot",))], NOW + 9, 60)
+    assert store.near_duplicates(["hot"], NOW + 10) == [f"a{n}" for n in range(8)]
+
+
 def test_near_duplicate_bucket_keeps_its_newest_few(store):
     """A band that many articles share keeps a bounded number of them, the newest."""
     for n in range(20):
