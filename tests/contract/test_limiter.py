@@ -116,3 +116,26 @@ def test_a_batch_acquires_in_order_as_single_calls_would(limiter):
     limiter.release_many([("a.example", g.token) for g in grants[:3:2]])
     assert limiter.acquire("a.example", NOW, tight).granted
     assert limiter.acquire_many([], NOW, tight) == []
+
+
+def test_a_batch_spends_each_hosts_rate_budget_in_order(limiter):
+    """With hosts interleaved, each host's burst goes to its first requests in the batch;
+    a later call sees what the batch spent, and releasing several slots of several hosts
+    at once frees them all."""
+    bursty = HostBudget(rate=1.0, burst=2, concurrency=3, lease=30.0)
+    hosts = ["a.example", "b.example"] * 3
+    grants = limiter.acquire_many(hosts, NOW, bursty)
+    assert [g.granted for g in grants] == [True, True, True, True, False, False]
+    assert all(g.retry_in > 0 for g in grants[4:])
+    assert not limiter.acquire("a.example", NOW, bursty).granted
+    assert limiter.acquire("a.example", NOW + 1.0, bursty).granted  # one interval later
+    assert not limiter.acquire("b.example", NOW + 0.5, bursty).granted
+    slots = HostBudget(rate=1000.0, burst=1000, concurrency=2, lease=30.0)
+    held = limiter.acquire_many(["c.example", "d.example", "c.example", "d.example"], NOW, slots)
+    assert all(g.granted for g in held)
+    assert not limiter.acquire("c.example", NOW, slots).granted
+    limiter.release_many([(h, g.token) for h, g in
+                          zip(["c.example", "d.example", "c.example", "d.example"], held,
+                              strict=True)])
+    assert [g.granted for g in limiter.acquire_many(["c.example", "c.example", "d.example"],
+                                                   NOW, slots)] == [True, True, True]
