@@ -472,6 +472,23 @@ def test_redis_expires_aliases_bands_and_statistics(redis_client, prefix):
     assert 4000 < redis_client.ttl(band_key) <= 4000 + 4000 // PERIODS
 
 
+def test_redis_touch_gives_records_and_aliases_a_fresh_seen_ttl(redis_client, prefix):
+    """touch_seen renews what an entry still in its feed is known by: its record and the
+    aliases naming it, whichever id it is given; unknown ids create nothing."""
+    from worker.adapters.store.redis import RedisStore
+
+    s = RedisStore(redis_client, prefix=prefix, seen_ttl=1000)
+    s.commit_articles([fp_commit("a1", aliases=("g1",)), fp_commit("a2")], NOW, 60)
+    for key in ("seen:a1", "alias:g1", "seen:a2"):
+        redis_client.expire(f"{prefix}:{key}", 5)
+    s.touch_seen(["a1", "g1", "unknown"], NOW + 10)
+    assert 990 < redis_client.ttl(f"{prefix}:seen:a1") <= 1000
+    assert 990 < redis_client.ttl(f"{prefix}:alias:g1") <= 1000
+    assert redis_client.ttl(f"{prefix}:seen:a2") <= 5
+    assert not redis_client.exists(f"{prefix}:seen:unknown", f"{prefix}:alias:unknown")
+    s.touch_seen([], NOW + 20)
+
+
 def test_redis_event_body_lives_while_pending_then_for_the_history(redis_client, prefix):
     """In Redis a pending event never expires; once every sink has it, it is kept for the
     history retention counted from its creation; seen records carry their TTL."""
