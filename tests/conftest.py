@@ -82,9 +82,7 @@ def prefix(redis_client: redis.Redis) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-def store(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[SqliteStore | RedisStore]:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqliteStore | RedisStore]:
     """Each contract test runs against both stores."""
     if request.param == "sqlite":
         s: SqliteStore | RedisStore = SqliteStore(tmp_path / "state.db", seen_ttl=3600)

@@ -8,8 +8,9 @@ from xml.sax.saxutils import escape
 BASE_TS = 1_790_000_000
 
 
-def rss(items: list[tuple[str, str]], *, title: str = "Test Feed",
-        site: str = "https://news.example") -> bytes:
+def rss(
+    items: list[tuple[str, str]], *, title: str = "Test Feed", site: str = "https://news.example"
+) -> bytes:
     """An RSS 2.0 document; ``items`` are (slug, headline), newest last."""
     body = "".join(
         f"""<item><title>{escape(headline)}</title>

@@ -29,11 +29,15 @@ def _headers(status: str, headers: list[tuple[str, str]]) -> bytes:
 
 def slow_body(total: int = 200, every: float = 0.5) -> Behaviour:
     def run(conn: socket.socket) -> None:
-        conn.sendall(_headers("200 OK", [("Content-Length", str(total)),
-                                         ("Content-Type", "application/rss+xml")]))
+        conn.sendall(
+            _headers(
+                "200 OK", [("Content-Length", str(total)), ("Content-Type", "application/rss+xml")]
+            )
+        )
         for _ in range(total):
             conn.sendall(b"x")
             time.sleep(every)
+
     return run
 
 
@@ -42,16 +46,22 @@ def slow_headers(every: float = 0.5) -> Behaviour:
         for byte in _headers("200 OK", [("Content-Length", "0")]):
             conn.sendall(bytes([byte]))
             time.sleep(every)
+
     return run
 
 
 def endless_body() -> Behaviour:
     def run(conn: socket.socket) -> None:
-        conn.sendall(_headers("200 OK", [("Content-Type", "application/rss+xml"),
-                                         ("Transfer-Encoding", "chunked")]))
+        conn.sendall(
+            _headers(
+                "200 OK",
+                [("Content-Type", "application/rss+xml"), ("Transfer-Encoding", "chunked")],
+            )
+        )
         chunk = b"<item>" * 1000
         while True:
             conn.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+
     return run
 
 
@@ -77,8 +87,11 @@ def bomb(encoding: str = "gzip", inflated: int = 1 << 30) -> Behaviour:
 
     def run(conn: socket.socket) -> None:
         body = payload()
-        conn.sendall(_headers("200 OK", [("Content-Encoding", encoding),
-                                         ("Content-Length", str(len(body)))]) + body)
+        conn.sendall(
+            _headers("200 OK", [("Content-Encoding", encoding), ("Content-Length", str(len(body)))])
+            + body
+        )
+
     return run
 
 
@@ -86,25 +99,34 @@ def huge_content_length() -> Behaviour:
     def run(conn: socket.socket) -> None:
         conn.sendall(_headers("200 OK", [("Content-Length", str(50 << 30))]))
         time.sleep(2)
+
     return run
 
 
 def redirect(location: str, status: str = "302 Found") -> Behaviour:
     def run(conn: socket.socket) -> None:
         conn.sendall(_headers(status, [("Location", location), ("Content-Length", "0")]))
+
     return run
 
 
-def respond(body: bytes, status: str = "200 OK",
-            headers: list[tuple[str, str]] | None = None, gzip_body: bool = False,
-            encoding: str | None = None) -> Behaviour:
+def respond(
+    body: bytes,
+    status: str = "200 OK",
+    headers: list[tuple[str, str]] | None = None,
+    gzip_body: bool = False,
+    encoding: str | None = None,
+) -> Behaviour:
     def run(conn: socket.socket) -> None:
         chosen = "gzip" if gzip_body else encoding
-        data = {"gzip": gzip.compress, "br": brotli.compress,
-                "deflate": zlib.compress}.get(chosen or "", lambda b: b)(body)
+        data = {"gzip": gzip.compress, "br": brotli.compress, "deflate": zlib.compress}.get(
+            chosen or "", lambda b: b
+        )(body)
         extra = [("Content-Encoding", chosen)] if chosen else []
-        conn.sendall(_headers(status, [("Content-Length", str(len(data))), *extra,
-                                       *(headers or [])]) + data)
+        conn.sendall(
+            _headers(status, [("Content-Length", str(len(data))), *extra, *(headers or [])]) + data
+        )
+
     return run
 
 
@@ -123,29 +145,39 @@ def flapping(good: Behaviour, bad: Behaviour | None = None) -> Behaviour:
         with lock:
             behaviour = next(turns)
         behaviour(conn)
+
     return run
 
 
 def wrong_content_length(declared: int, sent: bytes) -> Behaviour:
     """Declares ``declared`` bytes, sends ``sent``, then closes the connection."""
+
     def run(conn: socket.socket) -> None:
-        conn.sendall(_headers("200 OK", [("Content-Length", str(declared)),
-                                         ("Content-Type", "application/rss+xml")]) + sent)
+        conn.sendall(
+            _headers(
+                "200 OK",
+                [("Content-Length", str(declared)), ("Content-Type", "application/rss+xml")],
+            )
+            + sent
+        )
+
     return run
 
 
-def reset_mid_body(sent: bytes = b"<rss><channel><title>half", declared: int = 5000
-                   ) -> Behaviour:
+def reset_mid_body(sent: bytes = b"<rss><channel><title>half", declared: int = 5000) -> Behaviour:
     """Sends part of the body, then resets the connection (RST, not FIN)."""
+
     def run(conn: socket.socket) -> None:
         conn.sendall(_headers("200 OK", [("Content-Length", str(declared))]) + sent)
         time.sleep(0.05)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
     return run
 
 
-def redirect_chain(prefix: str, hops: int, final: str, status: str = "301 Moved Permanently"
-                   ) -> dict[str, Behaviour]:
+def redirect_chain(
+    prefix: str, hops: int, final: str, status: str = "301 Moved Permanently"
+) -> dict[str, Behaviour]:
     """Routes ``prefix0 -> prefix1 -> ... -> final``, each hop a redirect of ``status``."""
     routes = {f"{prefix}{n}": redirect(f"{prefix}{n + 1}", status) for n in range(hops)}
     routes[f"{prefix}{hops - 1}"] = redirect(final, status)

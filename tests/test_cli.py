@@ -11,20 +11,27 @@ from tests.feeds import rss
 from worker.demo.server import FeedServer, Resource
 
 
-def syndicate(*args: str, cwd: Path, env: dict[str, str] | None = None
-              ) -> subprocess.CompletedProcess[str]:
+def syndicate(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args], cwd=cwd, env={**base, **(env or {})},
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-m", "worker.cli", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
 def test_check_config_lists_every_problem_and_exits_2(tmp_path):
     """A config with three mistakes reports all three (file, key, reason) at once."""
     bad = tmp_path / "bad.toml"
-    bad.write_text('[[feeds]]\nurl = "ftp://x"\n[fetch]\ntimout = 3\n'
-                   '[schedule]\nmin_interval = -1\n')
+    bad.write_text(
+        '[[feeds]]\nurl = "ftp://x"\n[fetch]\ntimout = 3\n[schedule]\nmin_interval = -1\n'
+    )
     result = syndicate("check-config", "--config", str(bad), cwd=tmp_path)
     assert result.returncode == 2
     err = result.stderr
@@ -60,8 +67,12 @@ def test_poll_prints_one_json_article_per_line(tmp_path):
     """`poll URL` fetches, parses and normalizes one feed to JSON lines, keeping no state."""
     with FeedServer() as server:
         server.routes["/f.xml"] = Resource(rss([("one", "First &amp; best"), ("two", "Two")]))
-        result = syndicate("poll", server.url("/f.xml"), cwd=tmp_path,
-                           env={"SYNDICATE_FETCH__ALLOW_PRIVATE_NETWORKS": "true"})
+        result = syndicate(
+            "poll",
+            server.url("/f.xml"),
+            cwd=tmp_path,
+            env={"SYNDICATE_FETCH__ALLOW_PRIVATE_NETWORKS": "true"},
+        )
     assert result.returncode == 0, result.stderr
     articles = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["title"] for a in articles] == ["Two", "First & best"]
@@ -84,8 +95,9 @@ def test_poll_failure_names_the_url_and_reason(tmp_path):
     with FeedServer() as server:
         server.routes["/page"] = Resource(b"<html><p>hello</p></html>", "text/html")
         url = server.url("/page")
-        result = syndicate("poll", url, cwd=tmp_path,
-                           env={"SYNDICATE_FETCH__ALLOW_PRIVATE_NETWORKS": "true"})
+        result = syndicate(
+            "poll", url, cwd=tmp_path, env={"SYNDICATE_FETCH__ALLOW_PRIVATE_NETWORKS": "true"}
+        )
     assert result.returncode == 1
     assert url in result.stderr and "not an RSS, Atom or JSON feed" in result.stderr
 
@@ -99,17 +111,18 @@ def _store_with_history(tmp_path: Path):
     from worker.adapters.store.sqlite import SqliteStore
 
     config = tmp_path / "syndicate.toml"
-    config.write_text(f'[store]\ndata_dir = "{tmp_path}/var"\n'
-                      f'[sinks.a]\ntype = "jsonl"\npath = "{tmp_path}/a.jsonl"\n'
-                      f'[sinks.b]\ntype = "jsonl"\npath = "{tmp_path}/b.jsonl"\n')
+    config.write_text(
+        f'[store]\ndata_dir = "{tmp_path}/var"\n'
+        f'[sinks.a]\ntype = "jsonl"\npath = "{tmp_path}/a.jsonl"\n'
+        f'[sinks.b]\ntype = "jsonl"\npath = "{tmp_path}/b.jsonl"\n'
+    )
     store = SqliteStore(tmp_path / "var" / "state.db", seen_ttl=3600)
     now = _time.time()
     store.commit_articles([commit("old", sinks=("a",))], now - 7200, 0)
     store.commit_articles([commit("x1", sinks=("a",)), commit("x2", sinks=("a",))], now, 0)
     store.ack_deliveries("a", ["old.1", "x1.1"])
     store.retry_deliveries("a", ["x2.1"], now, [1.0], ["HTTP 503"])
-    store.dead_letter("a", [("x2.1", "still failing after 2 attempts over 60s: HTTP 503")],
-                      now)
+    store.dead_letter("a", [("x2.1", "still failing after 2 attempts over 60s: HTTP 503")], now)
     return config, store
 
 
@@ -141,16 +154,19 @@ def test_dlq_replay_requires_a_choice_and_queues_dead_letters_again(tmp_path):
 def test_replay_queues_the_window_of_history_for_a_sink(tmp_path):
     """`replay --since 1h --sink b` queues the events of the last hour for sink b only."""
     config, store = _store_with_history(tmp_path)
-    result = syndicate("replay", "--since", "1h", "--sink", "b", "--config", str(config),
-                       cwd=tmp_path)
+    result = syndicate(
+        "replay", "--since", "1h", "--sink", "b", "--config", str(config), cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "queued 2 events" in result.stdout and "for sink b" in result.stdout
     assert store.pending_counts() == {"b": 2}
-    everything = syndicate("replay", "--since", "2020-01-01", "--sink", "b",
-                           "--config", str(config), cwd=tmp_path)
+    everything = syndicate(
+        "replay", "--since", "2020-01-01", "--sink", "b", "--config", str(config), cwd=tmp_path
+    )
     assert "queued 3 events" in everything.stdout
-    bad = syndicate("replay", "--since", "yesterday", "--sink", "b", "--config", str(config),
-                    cwd=tmp_path)
+    bad = syndicate(
+        "replay", "--since", "yesterday", "--sink", "b", "--config", str(config), cwd=tmp_path
+    )
     assert bad.returncode == 2 and "neither an ISO 8601 time nor an age" in bad.stderr
 
 
@@ -161,12 +177,30 @@ def test_replay_draws_a_progress_bar_on_a_terminal(tmp_path):
 
     config, _ = _store_with_history(tmp_path)
     leader, follower = pty.openpty()
-    base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-            "TERM": "xterm", "COLUMNS": "100"}
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "TERM": "xterm",
+        "COLUMNS": "100",
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "replay", "--since", "1d", "--sink", "b",
-         "--config", str(config)],
-        cwd=tmp_path, env=base, stdout=subprocess.PIPE, stderr=follower, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "worker.cli",
+            "replay",
+            "--since",
+            "1d",
+            "--sink",
+            "b",
+            "--config",
+            str(config),
+        ],
+        cwd=tmp_path,
+        env=base,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        timeout=60,
         check=False,
     )
     os.close(follower)
@@ -182,10 +216,10 @@ def test_replay_draws_a_progress_bar_on_a_terminal(tmp_path):
     os.close(leader)
     assert proc.returncode == 0
     assert b"queueing for b" in screen and b"100%" in screen
-    piped = syndicate("replay", "--since", "1d", "--sink", "b", "--config", str(config),
-                      cwd=tmp_path)
+    piped = syndicate(
+        "replay", "--since", "1d", "--sink", "b", "--config", str(config), cwd=tmp_path
+    )
     assert "100%" not in piped.stderr
-
 
 
 def _polled_config(tmp_path: Path, url: str) -> Path:
@@ -195,9 +229,11 @@ def _polled_config(tmp_path: Path, url: str) -> Path:
     from worker.settings import load_settings
 
     config = tmp_path / "syndicate.toml"
-    config.write_text(f'[[feeds]]\nurl = "{url}"\nname = "Gone Daily"\n'
-                      f'[store]\ndata_dir = "{tmp_path / "var"}"\n'
-                      '[fetch]\nallow_private_networks = true\n')
+    config.write_text(
+        f'[[feeds]]\nurl = "{url}"\nname = "Gone Daily"\n'
+        f'[store]\ndata_dir = "{tmp_path / "var"}"\n'
+        "[fetch]\nallow_private_networks = true\n"
+    )
     rt = Runtime(load_settings(config, {}))
     rt.store.sync_feeds(rt.settings.feed_specs(), rt.clock())
     for batch in pipeline.tick(rt).fetch_batches:
@@ -216,14 +252,18 @@ def test_explain_shows_state_next_poll_reason_and_history(tmp_path):
     assert text.returncode == 0, text.stderr
     assert "state      gone" in text.stdout and "next poll  never" in text.stdout
     assert "recent polls" in text.stdout and "gone" in text.stdout.split("recent polls")[1]
-    doc = json.loads(syndicate("explain", server.url("/gone.xml"), "--json",
-                               "--config", str(config), cwd=tmp_path).stdout)
+    doc = json.loads(
+        syndicate(
+            "explain", server.url("/gone.xml"), "--json", "--config", str(config), cwd=tmp_path
+        ).stdout
+    )
     assert doc["state"] == "gone" and doc["next_poll_at"] is None
     assert doc["polls"][0]["http_status"] == 410 and doc["polls"][0]["outcome"] == "gone"
     revived = syndicate("revive", doc["feed_id"], "--config", str(config), cwd=tmp_path)
     assert revived.returncode == 0, revived.stderr
-    after = json.loads(syndicate("explain", doc["feed_id"], "--json", "--config", str(config),
-                                 cwd=tmp_path).stdout)
+    after = json.loads(
+        syndicate("explain", doc["feed_id"], "--json", "--config", str(config), cwd=tmp_path).stdout
+    )
     assert after["state"] == "active" and after["next_reason"] == "revived"
     assert after["next_poll_in"] <= 0
 

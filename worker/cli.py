@@ -43,9 +43,11 @@ def check_config(config: Path | None) -> None:
     click.echo(f"  sinks: {sinks}")
     for i, feed in enumerate(settings.feeds):
         if feed.auth_env and ":" not in os.environ.get(feed.auth_env, ""):
-            click.echo(f"  warning: feeds[{i}].auth_env: {feed.auth_env} is not set to "
-                       "user:password here; this feed's polls will fail where it is unset",
-                       err=True)
+            click.echo(
+                f"  warning: feeds[{i}].auth_env: {feed.auth_env} is not set to "
+                "user:password here; this feed's polls will fail where it is unset",
+                err=True,
+            )
     from worker.core.routing import route
 
     filters = settings.sink_filters()
@@ -59,11 +61,18 @@ def check_config(config: Path | None) -> None:
 @main.command()
 @config_option
 @click.argument("url")
-@click.option("--explain", is_flag=True,
-              help="Also say how it went: the fetch outcome and parse path on stderr, and "
-                   "per item the boilerplate removed and the identity decisions.")
-@click.option("--json", "as_json", is_flag=True,
-              help="With --explain: one JSON document (the explanation and the articles).")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Also say how it went: the fetch outcome and parse path on stderr, and "
+    "per item the boilerplate removed and the identity decisions.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="With --explain: one JSON document (the explanation and the articles).",
+)
 def poll(config: Path | None, url: str, explain: bool, as_json: bool) -> None:
     """Fetch, parse and normalize one feed; print one JSON article per line. Keeps no state."""
     settings = _load(config)
@@ -124,23 +133,46 @@ def _metrics(settings: Settings, port: int | None) -> None:
 
 
 metrics_option = click.option(
-    "--metrics-port", type=click.IntRange(1, 65535), default=None,
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
     help="Serve Prometheus metrics on this port, for all worker processes together "
-         "(address: $SYNDICATE_METRICS_ADDR, default 0.0.0.0).")
+    "(address: $SYNDICATE_METRICS_ADDR, default 0.0.0.0).",
+)
 
 
 @main.command()
 @config_option
-@click.option("--queues", "-Q", default="fetch,parse,publish", show_default=True,
-              help="Comma-separated queues to consume.")
-@click.option("--concurrency", "-c", type=int, default=None,
-              help="Worker processes (default: number of CPUs).")
-@click.option("--pool", type=click.Choice(["prefork", "threads", "solo"]), default="prefork",
-              show_default=True)
+@click.option(
+    "--queues",
+    "-Q",
+    default="fetch,parse,publish",
+    show_default=True,
+    help="Comma-separated queues to consume.",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=int,
+    default=None,
+    help="Worker processes (default: number of CPUs).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "threads", "solo"]),
+    default="prefork",
+    show_default=True,
+)
 @click.option("--hostname", "-n", default=None, help="Worker node name.")
 @metrics_option
-def worker(config: Path | None, queues: str, concurrency: int | None, pool: str,  # noqa: PLR0917
-           hostname: str | None, metrics_port: int | None) -> None:
+def worker(  # noqa: PLR0917
+    config: Path | None,
+    queues: str,
+    concurrency: int | None,
+    pool: str,
+    hostname: str | None,
+    metrics_port: int | None,
+) -> None:
     """Run a worker consuming the given queues (distributed mode: any number, anywhere)."""
     settings = _load(config)
     _check_queues(queues)
@@ -148,8 +180,17 @@ def worker(config: Path | None, queues: str, concurrency: int | None, pool: str,
     from worker.celery_app import app
 
     app.use_settings(settings)
-    argv = ["worker", "-Q", queues, "--pool", pool, "--loglevel", settings.log.level,
-            "--without-mingle", "--without-gossip"]
+    argv = [
+        "worker",
+        "-Q",
+        queues,
+        "--pool",
+        pool,
+        "--loglevel",
+        settings.log.level,
+        "--without-mingle",
+        "--without-gossip",
+    ]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
     if hostname:
@@ -171,10 +212,10 @@ def beat(config: Path | None) -> None:
 
 @main.command()
 @config_option
-@click.option("--demo", is_flag=True,
-              help="Also serve sample feeds from 127.0.0.1 and poll them.")
-@click.option("--concurrency", "-c", type=int, default=2, show_default=True,
-              help="Worker processes.")
+@click.option("--demo", is_flag=True, help="Also serve sample feeds from 127.0.0.1 and poll them.")
+@click.option(
+    "--concurrency", "-c", type=int, default=2, show_default=True, help="Worker processes."
+)
 @metrics_option
 def run(config: Path | None, demo: bool, concurrency: int, metrics_port: int | None) -> None:
     """Run everything in one process: worker, scheduler and (without REDIS_URL) an
@@ -189,18 +230,32 @@ def run(config: Path | None, demo: bool, concurrency: int, metrics_port: int | N
 
     app.use_settings(settings)
     sync_config_feeds(app.runtime)
-    sinks = {n: str(getattr(s, "path", getattr(s, "stream", "")))
-             for n, s in settings.effective_sinks().items()}
+    sinks = {
+        n: str(getattr(s, "path", getattr(s, "stream", "")))
+        for n, s in settings.effective_sinks().items()
+    }
     get_logger("worker.cli").info(
-        "syndicate.started", mode="distributed" if settings.distributed else "embedded",
-        data_dir=str(settings.data_dir.resolve()), feeds=len(settings.feeds), sinks=sinks,
+        "syndicate.started",
+        mode="distributed" if settings.distributed else "embedded",
+        data_dir=str(settings.data_dir.resolve()),
+        feeds=len(settings.feeds),
+        sinks=sinks,
     )
     app.runtime.close()  # children open their own connections
-    app.worker_main([
-        "worker", "-B", "-Q", ",".join(("fetch", "parse", "publish")),
-        "--concurrency", str(concurrency), "--loglevel", settings.log.level,
-        "--without-mingle", "--without-gossip",
-    ])
+    app.worker_main(
+        [
+            "worker",
+            "-B",
+            "-Q",
+            ",".join(("fetch", "parse", "publish")),
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            settings.log.level,
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )
 
 
 @main.group()
@@ -226,20 +281,27 @@ def dlq_list(config: Path | None, sink: str | None, limit: int, as_json: bool) -
         rt.close()
     if as_json:
         for d in letters:
-            click.echo(json.dumps({
-                "sink": d.sink, "event_id": d.event_id, "dead_at": _iso(d.dead_at),
-                "attempts": d.attempts,
-                "first_failed_at": _iso(d.first_failed_at) if d.first_failed_at else None,
-                "error": d.error,
-            }))
+            click.echo(
+                json.dumps(
+                    {
+                        "sink": d.sink,
+                        "event_id": d.event_id,
+                        "dead_at": _iso(d.dead_at),
+                        "attempts": d.attempts,
+                        "first_failed_at": _iso(d.first_failed_at) if d.first_failed_at else None,
+                        "error": d.error,
+                    }
+                )
+            )
         return
     if not counts:
         click.echo("no dead letters")
         return
     click.echo("dead letters: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for d in letters:
-        click.echo(f"{_iso(d.dead_at)}  {d.sink:<12} {d.event_id:<32} "
-                   f"attempts={d.attempts:<3} {d.error}")
+        click.echo(
+            f"{_iso(d.dead_at)}  {d.sink:<12} {d.event_id:<32} attempts={d.attempts:<3} {d.error}"
+        )
     shown = sum(counts.get(sink, 0) for sink in ([sink] if sink else counts))
     if shown > len(letters):
         click.echo(f"... {shown - len(letters)} more (--limit)")
@@ -250,13 +312,16 @@ def dlq_list(config: Path | None, sink: str | None, limit: int, as_json: bool) -
 @click.option("--sink", default=None, help="Only this sink's dead letters.")
 @click.option("--id", "event_ids", multiple=True, help="Only this event id (repeatable).")
 @click.option("--all", "everything", is_flag=True, help="Every dead letter of every sink.")
-def dlq_replay(config: Path | None, sink: str | None, event_ids: tuple[str, ...],
-               everything: bool) -> None:
+def dlq_replay(
+    config: Path | None, sink: str | None, event_ids: tuple[str, ...], everything: bool
+) -> None:
     """Queue dead letters again with a fresh retry budget; the workers deliver them
     from the next tick."""
     if not (sink or event_ids or everything):
-        click.echo("syndicate dlq replay: say what to replay: --sink NAME, --id EVENT_ID "
-                   "or --all", err=True)
+        click.echo(
+            "syndicate dlq replay: say what to replay: --sink NAME, --id EVENT_ID or --all",
+            err=True,
+        )
         sys.exit(2)
     settings = _load(config)
     if sink:
@@ -273,9 +338,12 @@ def dlq_replay(config: Path | None, sink: str | None, event_ids: tuple[str, ...]
 
 @main.command()
 @config_option
-@click.option("--since", required=True,
-              help="Start of the window: an ISO 8601 time (UTC unless it says) or an age "
-                   "such as 90m, 6h, 2d.")
+@click.option(
+    "--since",
+    required=True,
+    help="Start of the window: an ISO 8601 time (UTC unless it says) or an age "
+    "such as 90m, 6h, 2d.",
+)
 @click.option("--until", default=None, help="End of the window (default: now).")
 @click.option("--sink", required=True, help="The sink to deliver to (new or repaired).")
 @click.option("--wait", is_flag=True, help="Stay until the workers have delivered them.")
@@ -300,11 +368,12 @@ def replay(config: Path | None, since: str, until: str | None, sink: str, wait: 
     rt = Runtime(settings)
     try:
         total = rt.store.history_count(start, end)
-        with click.progressbar(length=total, label=f"queueing for {sink}",
-                               file=sys.stderr) as bar:
+        with click.progressbar(length=total, label=f"queueing for {sink}", file=sys.stderr) as bar:
             queued = replay_history(rt, sink, start, end, progress=bar.update)
-        click.echo(f"queued {queued} events created {_iso(start)} .. {_iso(end)} for sink "
-                   f"{sink}; the workers deliver them from the next tick")
+        click.echo(
+            f"queued {queued} events created {_iso(start)} .. {_iso(end)} for sink "
+            f"{sink}; the workers deliver them from the next tick"
+        )
         if wait and queued:
             _wait_delivered(rt, sink, queued)
     finally:
@@ -313,8 +382,7 @@ def replay(config: Path | None, since: str, until: str | None, sink: str, wait: 
 
 def _wait_delivered(rt: Any, sink: str, queued: int) -> None:
     done = 0
-    with click.progressbar(length=queued, label=f"delivering to {sink}",
-                           file=sys.stderr) as bar:
+    with click.progressbar(length=queued, label=f"delivering to {sink}", file=sys.stderr) as bar:
         while True:
             pending = rt.store.pending_counts().get(sink, 0)
             now_done = max(0, queued - pending)
@@ -330,8 +398,10 @@ def _wait_delivered(rt: Any, sink: str, queued: int) -> None:
 def _check_sink(settings: Settings, sink: str, command: str) -> None:
     known = settings.effective_sinks()
     if sink not in known:
-        click.echo(f"syndicate {command}: unknown sink {sink!r} (configured: "
-                   f"{', '.join(sorted(known))})", err=True)
+        click.echo(
+            f"syndicate {command}: unknown sink {sink!r} (configured: {', '.join(sorted(known))})",
+            err=True,
+        )
         sys.exit(2)
 
 
@@ -406,8 +476,17 @@ def revive(config: Path | None, feed: str) -> None:
             click.echo(f"syndicate revive: {feed}: {found}", err=True)
             sys.exit(1)
         spec, state = found
-        rt.store.save_states([replace(state, lifecycle="active", error_streak=0,
-                                      next_poll_at=rt.clock(), next_reason="revived")])
+        rt.store.save_states(
+            [
+                replace(
+                    state,
+                    lifecycle="active",
+                    error_streak=0,
+                    next_poll_at=rt.clock(),
+                    next_reason="revived",
+                )
+            ]
+        )
         click.echo(f"{spec.feed_id}: active again, due now ({state.url})")
     finally:
         rt.close()
@@ -424,8 +503,9 @@ def _start_demo(settings: Settings) -> Settings:
         "demo.serving", urls=urls, note="private addresses allowed for this run"
     )
     demo_feeds = tuple(
-        FeedSettings(url=u, name=f"demo {Path(u).stem}", tags=("demo",),
-                     min_interval=5, max_interval=10)
+        FeedSettings(
+            url=u, name=f"demo {Path(u).stem}", tags=("demo",), min_interval=5, max_interval=10
+        )
         for u in urls
     )
     fetch = settings.fetch.model_copy(update={"allow_private_networks": True})
@@ -437,8 +517,10 @@ def _check_queues(queues: str) -> None:
 
     unknown = [q for q in queues.split(",") if q not in QUEUES]
     if unknown:
-        click.echo(f"syndicate worker: unknown queue(s) {', '.join(unknown)}; "
-                   f"known: {', '.join(QUEUES)}", err=True)
+        click.echo(
+            f"syndicate worker: unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}",
+            err=True,
+        )
         sys.exit(2)
 
 
@@ -453,7 +535,6 @@ _register_operations()
 
 if __name__ == "__main__":
     main()
-
 
 
 if __name__ == "__main__":

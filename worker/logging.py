@@ -21,8 +21,20 @@ MAX_FIELD_CHARS = 2000
 # A password in a URL (redis://:pw@host, https://user:pw@host) is masked wherever it
 # appears; fields named like a secret are masked whole.
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@")
-_SECRET_NAMES = frozenset({"password", "passwd", "secret", "token", "authorization", "cookie",
-                           "api_key", "apikey", "signing_key", "credentials"})
+_SECRET_NAMES = frozenset(
+    {
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "authorization",
+        "cookie",
+        "api_key",
+        "apikey",
+        "signing_key",
+        "credentials",
+    }
+)
 REDACTED = "[redacted]"
 
 
@@ -37,8 +49,10 @@ def _clean(value: Any, depth: int = 0) -> Any:
         # \t and \n included: one event is one line, whatever a feed or a server sent.
         return _CONTROL.sub("�", _URL_PASSWORD.sub(r"\1:***@", text))
     if depth < 3 and isinstance(value, dict):
-        return {k: REDACTED if isinstance(k, str) and _is_secret_name(k) else
-                _clean(v, depth + 1) for k, v in value.items()}
+        return {
+            k: REDACTED if isinstance(k, str) and _is_secret_name(k) else _clean(v, depth + 1)
+            for k, v in value.items()
+        }
     if depth < 3 and isinstance(value, list | tuple):
         return [_clean(v, depth + 1) for v in value]
     return value
@@ -88,8 +102,14 @@ def configure_logging(
     root.setLevel(level)
     # Chatty at INFO: one line per request, per task received/succeeded, per beat send.
     # Our own feed.polled / delivery.batch / tick.claimed lines carry that information.
-    for name in ("httpx", "httpcore", "celery.worker.strategy", "celery.app.trace",
-                 "celery.beat", "kombu.connection"):
+    for name in (
+        "httpx",
+        "httpcore",
+        "celery.worker.strategy",
+        "celery.app.trace",
+        "celery.beat",
+        "kombu.connection",
+    ):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[

@@ -188,16 +188,28 @@ def process(rt: Runtime, fetched: Sequence[FetchResult]) -> dict[str, list[str]]
         for sink, ids in committed.by_sink.items():
             outbox.setdefault(sink, []).extend(ids)
         published = publication_times(
-            (a.published for a in committed.created), now,
+            (a.published for a in committed.created),
+            now,
             first_poll=state.last_polled_at is None,
         )
         new_state, feed_events = _settle(
-            rt, state, spec, result, now, status="ok", new_items=len(committed.accepted),
-            published=published, hints=read_hints(result.body),
+            rt,
+            state,
+            spec,
+            result,
+            now,
+            status="ok",
+            new_items=len(committed.accepted),
+            published=published,
+            hints=read_hints(result.body),
         )
-        new_state = replace(new_state, body_hash=_body_hash(result.body),
-                            title=title or state.title, site_url=site or state.site_url,
-                            teaser=committed.teaser)
+        new_state = replace(
+            new_state,
+            body_hash=_body_hash(result.body),
+            title=title or state.title,
+            site_url=site or state.site_url,
+            teaser=committed.teaser,
+        )
         if committed.counts["capped"]:
             # An edit waits for its article's daily cap: read the document again next time
             # instead of settling for a 304 that would hide the edit until the next change.
@@ -205,11 +217,19 @@ def process(rt: Runtime, fetched: Sequence[FetchResult]) -> dict[str, list[str]]
         settled.append(new_state)
         events += feed_events
         _log_poll(
-            _summary(result, new_state, now, "ok", entries=len(articles),
-                     new=len(committed.accepted),
-                     duplicates=len(articles) - len(committed.accepted),
-                     extra={**committed.counts, **_skips(skipped)}),
-            spec, state, new_state,
+            _summary(
+                result,
+                new_state,
+                now,
+                "ok",
+                entries=len(articles),
+                new=len(committed.accepted),
+                duplicates=len(articles) - len(committed.accepted),
+                extra={**committed.counts, **_skips(skipped)},
+            ),
+            spec,
+            state,
+            new_state,
         )
     _save(rt, settled, events, rt.clock())
     return {sink: ids for sink, ids in outbox.items() if ids}
@@ -300,13 +320,23 @@ def _commit(
         Rules(bad_ratio=d.bad_key_ratio, clean_polls=d.clean_polls),
     )
     for t in resolution.transitions:
-        log.warning("feed.identity_changed", feed_id=spec.feed_id, key=t.key,
-                    trusted=t.trusted, reason=t.reason, bad=t.bad, entries=t.entries)
-    policy = Policy(update_similarity=d.update_similarity,
-                    max_updates_per_day=d.max_updates_per_day)
+        log.warning(
+            "feed.identity_changed",
+            feed_id=spec.feed_id,
+            key=t.key,
+            trusted=t.trusted,
+            reason=t.reason,
+            bad=t.bad,
+            entries=t.entries,
+        )
+    policy = Policy(
+        update_similarity=d.update_similarity, max_updates_per_day=d.max_updates_per_day
+    )
     judged = [
-        (item, judge(item.article, item.fingerprint, item.record, now, policy,
-                     feed_key=item.feed_key))
+        (
+            item,
+            judge(item.article, item.fingerprint, item.record, now, policy, feed_key=item.feed_key),
+        )
         for item in resolution.items
     ]
     clusters = _clusters(rt, judged, now)
@@ -326,9 +356,15 @@ def _commit(
             touch.extend(item.touch)
             counts["capped"] += verdict.verdict == "capped"
             continue
-        commit = _article_commit(item, whole[item.article.article_id], verdict,
-                                 clusters.get(n), detected, sinks=copy_sinks,
-                                 all_sinks=sinks)
+        commit = _article_commit(
+            item,
+            whole[item.article.article_id],
+            verdict,
+            clusters.get(n),
+            detected,
+            sinks=copy_sinks,
+            all_sinks=sinks,
+        )
         commits.append(commit)
         event_at[n] = commit.event.event_id
         counts["updated"] += verdict.verdict == "updated"
@@ -356,9 +392,7 @@ def _commit(
     return Committed(accepted, by_sink, counts, created, teaser)
 
 
-def _memo_holds(
-    entries: Sequence[Entry], doc: Document, records: Mapping[str, SeenRecord]
-) -> bool:
+def _memo_holds(entries: Sequence[Entry], doc: Document, records: Mapping[str, SeenRecord]) -> bool:
     """Every entry read from the memo is one the store holds, under every key it has, with
     the content hash remembered: then it is unchanged, and nothing in resolving it needs
     its body (``identity._other_item`` stops at equal hashes)."""
@@ -394,14 +428,26 @@ def _clusters(
         item = judged[n][0]
         fp = item.fingerprint
         assert fp is not None
-        cluster = assign_cluster(item.article.article_id, fp, known,
-                                 threshold=d.duplicate_similarity, min_words=d.min_words)
+        cluster = assign_cluster(
+            item.article.article_id,
+            fp,
+            known,
+            threshold=d.duplicate_similarity,
+            min_words=d.min_words,
+        )
         out[n] = cluster
         if cluster.original:
             # A later copy in this same document finds it here.
-            known = {**known, item.article.article_id: SeenRecord(
-                item.article.article_id, 1, item.article.content_hash,
-                signature=fp.signature, cluster_id=cluster.cluster_id)}
+            known = {
+                **known,
+                item.article.article_id: SeenRecord(
+                    item.article.article_id,
+                    1,
+                    item.article.content_hash,
+                    signature=fp.signature,
+                    cluster_id=cluster.cluster_id,
+                ),
+            }
     return out
 
 
@@ -549,7 +595,10 @@ def deliver(rt: Runtime, sink_name: str, event_ids: Sequence[str]) -> dict[str, 
     if report.delivered:
         now = rt.clock()
         rt.store.record_deliveries(
-            sink_name, report.delivered, latency_samples(pending, report.delivered, now), now,
+            sink_name,
+            report.delivered,
+            latency_samples(pending, report.delivered, now),
+            now,
             duplicates=report.duplicates,
         )
     failures = [Failure(e, reason, after) for e, (reason, after) in report.retry.items()]
@@ -582,8 +631,13 @@ def deliver(rt: Runtime, sink_name: str, event_ids: Sequence[str]) -> dict[str, 
             )
         if plan.dead:
             dead = rt.store.dead_letter(sink_name, plan.dead, now)
-            log.error("delivery.dead_lettered", sink=sink_name, events=len(plan.dead),
-                      reason=plan.dead[0][1], first=plan.dead[0][0])
+            log.error(
+                "delivery.dead_lettered",
+                sink=sink_name,
+                events=len(plan.dead),
+                reason=plan.dead[0][1],
+                first=plan.dead[0][0],
+            )
     counts = {
         "delivered": len(report.delivered) - report.duplicates,
         "duplicates": report.duplicates,
@@ -591,11 +645,16 @@ def deliver(rt: Runtime, sink_name: str, event_ids: Sequence[str]) -> dict[str, 
         "dead_lettered": dead,
     }
     log.info("delivery.batch", sink=sink_name, **counts)
-    metrics.deliveries(sink_name, {
-        "delivered": counts["delivered"], "duplicate": report.duplicates,
-        "retry": len(failures) - len(report.rejected), "rejected": len(report.rejected),
-        "dead_lettered": dead,
-    })
+    metrics.deliveries(
+        sink_name,
+        {
+            "delivered": counts["delivered"],
+            "duplicate": report.duplicates,
+            "retry": len(failures) - len(report.rejected),
+            "rejected": len(report.rejected),
+            "dead_lettered": dead,
+        },
+    )
     return counts
 
 
@@ -659,8 +718,9 @@ def _settle(
         "last_status": result.status,
         "last_http_status": result.http_status,
         "last_error": result.error if kind != "success" else None,
-        "last_error_kind": (result.error_kind or "error") if kind == "error" else (
-            state.last_error_kind if kind in ("throttled", "deferred") else None),
+        "last_error_kind": (result.error_kind or "error")
+        if kind == "error"
+        else (state.last_error_kind if kind in ("throttled", "deferred") else None),
         "tracked_since": state.tracked_since if state.tracked_since is not None else now,
         "published": record_publications(state.published, published, now),
         "hints": hints if hints is not None else state.hints,
@@ -677,8 +737,11 @@ def _settle(
     polled, events = _lifecycle(rt, polled, spec, result, kind=kind, now=now)
     nxt = next_poll(
         polled,
-        Outcome(kind=kind, retry_after=result.retry_after,
-                cache_lifetime=polled.cache_lifetime if kind == "success" else None),
+        Outcome(
+            kind=kind,
+            retry_after=result.retry_after,
+            cache_lifetime=polled.cache_lifetime if kind == "success" else None,
+        ),
         now=now,
         bounds=rt.bounds(spec.min_interval, spec.max_interval),
         rand=rt.rand(),
@@ -694,14 +757,21 @@ def _settle(
         next_reason=nxt.reason,
     )
     settled = replace(
-        polled, next_poll_at=nxt.at, next_reason=nxt.reason,
+        polled,
+        next_poll_at=nxt.at,
+        next_reason=nxt.reason,
         polls=record_poll(state.polls, record),
     )
     return settled, events
 
 
 def _lifecycle(
-    rt: Runtime, state: FeedState, spec: FeedSpec, result: FetchResult, *, kind: str,
+    rt: Runtime,
+    state: FeedState,
+    spec: FeedSpec,
+    result: FetchResult,
+    *,
+    kind: str,
     now: float,
 ) -> tuple[FeedState, list[Event]]:
     """410 retires the feed; consecutive permanent redirects to one target move it."""
@@ -709,30 +779,60 @@ def _lifecycle(
     if kind == "gone":
         seq = state.events_emitted + 1
         event = feed_event(
-            FEED_GONE, feed_id=state.feed_id, feed_url=state.url, sequence=seq,
+            FEED_GONE,
+            feed_id=state.feed_id,
+            feed_url=state.url,
+            sequence=seq,
             detected_at=epoch_to_iso(now),
-            data={"url": state.url, "http_status": result.http_status,
-                  "name": spec.name, "retired_at": epoch_to_iso(now)},
+            data={
+                "url": state.url,
+                "http_status": result.http_status,
+                "name": spec.name,
+                "retired_at": epoch_to_iso(now),
+            },
         )
-        log.warning("feed.gone", feed_id=state.feed_id, feed=label, url=state.url,
-                    http_status=result.http_status)
+        log.warning(
+            "feed.gone",
+            feed_id=state.feed_id,
+            feed=label,
+            url=state.url,
+            http_status=result.http_status,
+        )
         return replace(state, lifecycle="gone", events_emitted=seq), [event]
     if kind != "success":
         return state, []  # an error says nothing about where the feed lives
-    decision = track_move(state.url, state.moved_to, state.moved_streak,
-                          result.permanent_redirect, rt.settings.fetch.move_after)
+    decision = track_move(
+        state.url,
+        state.moved_to,
+        state.moved_streak,
+        result.permanent_redirect,
+        rt.settings.fetch.move_after,
+    )
     if not decision.move or result.permanent_redirect is None:
         return replace(state, moved_to=decision.moved_to, moved_streak=decision.streak), []
     target = result.permanent_redirect
     seq = state.events_emitted + 1
     event = feed_event(
-        FEED_MOVED, feed_id=state.feed_id, feed_url=state.url, sequence=seq,
+        FEED_MOVED,
+        feed_id=state.feed_id,
+        feed_url=state.url,
+        sequence=seq,
         detected_at=epoch_to_iso(now),
-        data={"from": state.url, "to": target, "name": spec.name,
-              "after_polls": rt.settings.fetch.move_after},
+        data={
+            "from": state.url,
+            "to": target,
+            "name": spec.name,
+            "after_polls": rt.settings.fetch.move_after,
+        },
     )
-    log.warning("feed.moved", feed_id=state.feed_id, feed=label, from_url=state.url,
-                to_url=target, after_polls=rt.settings.fetch.move_after)
+    log.warning(
+        "feed.moved",
+        feed_id=state.feed_id,
+        feed=label,
+        from_url=state.url,
+        to_url=target,
+        after_polls=rt.settings.fetch.move_after,
+    )
     moved = replace(state, url=target, moved_to=None, moved_streak=0, events_emitted=seq)
     return moved, [event]
 
@@ -755,8 +855,7 @@ def _summary(
         next_poll_in=state.next_poll_at - now,
         next_reason=state.next_reason or "",
         error=result.error,
-        extra={**({"error_kind": result.error_kind} if result.error_kind else {}),
-               **(extra or {})},
+        extra={**({"error_kind": result.error_kind} if result.error_kind else {}), **(extra or {})},
         **fields,  # type: ignore[arg-type]
     )
 
@@ -771,8 +870,7 @@ def _log_poll(s: PollSummary, spec: FeedSpec, before: FeedState, after: FeedStat
     and how, gone): a feed failing the same way for a week warns once, not every poll."""
     next_in = None if math.isinf(s.next_poll_in) else round(s.next_poll_in, 1)
     label = spec.name or spec.url
-    metrics.poll(s.status, s.extra.get("error_kind"), s.feed_id, after.last_polled_at or 0.0,
-                 s.new)
+    metrics.poll(s.status, s.extra.get("error_kind"), s.feed_id, after.last_polled_at or 0.0, s.new)
     moved = change(before, after)
     if moved is not None:
         (log.warning if moved.worse else log.info)(
@@ -847,8 +945,9 @@ def quarantine_feeds(rt: Runtime, feed_ids: Sequence[str], reason: str) -> None:
     states = rt.store.load_states(list(specs))
     settled = []
     for fid, state in states.items():
-        crashed = FetchResult(feed_id=fid, url=state.url, status="error",
-                              error_kind="poisoned", error=reason)
+        crashed = FetchResult(
+            feed_id=fid, url=state.url, status="error", error_kind="poisoned", error=reason
+        )
         settled.append(_settle(rt, state, specs[fid], crashed, now, status="error")[0])
     rt.store.save_states(settled)
 

@@ -40,10 +40,20 @@ ENV_PREFIX = "SYNDICATE_"
 DEFAULT_SINK = "articles"
 SECRET_KEYS = frozenset({"secret", "secrets", "password", "token"})
 # Request headers that belong to the fetcher (worker/adapters/http.py RESERVED_HEADERS).
-_RESERVED_HEADERS = frozenset({
-    "host", "content-length", "transfer-encoding", "connection", "accept-encoding", "te",
-    "upgrade", "trailer", "keep-alive", "proxy-connection",
-})
+_RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "accept-encoding",
+        "te",
+        "upgrade",
+        "trailer",
+        "keep-alive",
+        "proxy-connection",
+    }
+)
 
 
 class _Model(BaseModel):
@@ -129,8 +139,9 @@ class FeedSettings(_Model):
         if sinks is None:
             return None
         if not sinks:
-            raise ValueError("an empty list delivers this feed nowhere; leave it out to "
-                             "route by tags")
+            raise ValueError(
+                "an empty list delivers this feed nowhere; leave it out to route by tags"
+            )
         # load_settings passes the configured sink names; a bare Settings(...) skips this.
         known = (info.context or {}).get("sink_names")
         if known is not None:
@@ -313,8 +324,9 @@ class PostgresSinkSettings(_SinkBase):
     @classmethod
     def _identifier(cls, table: str) -> str:
         if not re.fullmatch(r"([a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}", table):
-            raise ValueError("must be a lowercase SQL name (letters, digits, _), "
-                             "optionally schema.table")
+            raise ValueError(
+                "must be a lowercase SQL name (letters, digits, _), optionally schema.table"
+            )
         return table
 
 

@@ -66,8 +66,13 @@ def stage_task(
             if guard and task_id:
                 starts = app.runtime.store.task_started(task_id)
                 if starts > MAX_STARTS:
-                    log.error("task.poisoned", task=name, task_id=task_id, starts=starts,
-                              args=_describe(args))
+                    log.error(
+                        "task.poisoned",
+                        task=name,
+                        task_id=task_id,
+                        starts=starts,
+                        args=_describe(args),
+                    )
                     if on_poison is not None:
                         on_poison(*args, **kwargs)
                     app.runtime.store.task_finished(task_id)
@@ -94,9 +99,7 @@ def stage_task(
 
 
 def _describe(args: tuple[Any, ...]) -> str:
-    return ", ".join(
-        f"list[{len(a)}]" if isinstance(a, list) else repr(a)[:80] for a in args
-    )
+    return ", ".join(f"list[{len(a)}]" if isinstance(a, list) else repr(a)[:80] for a in args)
 
 
 @stage_task(name="feeds.tick", queue="fetch", guard=False, time_limit=120)

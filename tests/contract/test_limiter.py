@@ -18,13 +18,15 @@ BUDGET = HostBudget(rate=2.0, burst=3, concurrency=10, lease=30.0)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-def limiter(request: pytest.FixtureRequest, tmp_path: Path
-            ) -> Iterator[SqliteHostLimiter | RedisHostLimiter]:
+def limiter(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[SqliteHostLimiter | RedisHostLimiter]:
     if request.param == "sqlite":
         lim: SqliteHostLimiter | RedisHostLimiter = SqliteHostLimiter(tmp_path / "state.db")
     else:
-        lim = RedisHostLimiter(request.getfixturevalue("redis_client"),
-                               prefix=request.getfixturevalue("prefix"))
+        lim = RedisHostLimiter(
+            request.getfixturevalue("redis_client"), prefix=request.getfixturevalue("prefix")
+        )
     yield lim
     lim.close()
 
@@ -96,9 +98,12 @@ def test_concurrent_workers_never_exceed_the_burst(limiter):
 
 @pytest.mark.parametrize(
     ("url", "key"),
-    [("https://Feeds.Example.COM/rss", "feeds.example.com"),
-     ("http://feeds.example.com.:8080/x", "feeds.example.com"),
-     ("http://[::1]:80/", "::1"), ("not a url", "-")],
+    [
+        ("https://Feeds.Example.COM/rss", "feeds.example.com"),
+        ("http://feeds.example.com.:8080/x", "feeds.example.com"),
+        ("http://[::1]:80/", "::1"),
+        ("not a url", "-"),
+    ],
 )
 def test_host_key_is_the_lowercased_host(url, key):
     """The politeness key ignores case, port and a trailing dot."""
@@ -109,8 +114,7 @@ def test_a_batch_acquires_in_order_as_single_calls_would(limiter):
     """acquire_many grants the burst in input order, host by host, and release_many frees
     the slots it took."""
     tight = HostBudget(rate=1000.0, burst=1000, concurrency=2, lease=30.0)
-    grants = limiter.acquire_many(["a.example", "b.example", "a.example", "a.example"],
-                                  NOW, tight)
+    grants = limiter.acquire_many(["a.example", "b.example", "a.example", "a.example"], NOW, tight)
     assert [g.granted for g in grants] == [True, True, True, False]
     assert grants[3].retry_in > 0
     limiter.release_many([("a.example", g.token) for g in grants[:3:2]])
@@ -134,8 +138,12 @@ def test_a_batch_spends_each_hosts_rate_budget_in_order(limiter):
     held = limiter.acquire_many(["c.example", "d.example", "c.example", "d.example"], NOW, slots)
     assert all(g.granted for g in held)
     assert not limiter.acquire("c.example", NOW, slots).granted
-    limiter.release_many([(h, g.token) for h, g in
-                          zip(["c.example", "d.example", "c.example", "d.example"], held,
-                              strict=True)])
-    assert [g.granted for g in limiter.acquire_many(["c.example", "c.example", "d.example"],
-                                                   NOW, slots)] == [True, True, True]
+    limiter.release_many(
+        [
+            (h, g.token)
+            for h, g in zip(["c.example", "d.example", "c.example", "d.example"], held, strict=True)
+        ]
+    )
+    assert [
+        g.granted for g in limiter.acquire_many(["c.example", "c.example", "d.example"], NOW, slots)
+    ] == [True, True, True]

@@ -126,7 +126,7 @@ def test_redis_stream_entries_carry_id_type_and_event(redis_client, prefix):
     """Stream entries have the fields consumers read: id, type and the event JSON."""
     sink = RedisStreamSink("s", redis_client, stream=f"{prefix}:s", maxlen=100)
     sink.deliver([event(7, kind="article.updated")])
-    (_, fields), = redis_client.xrange(f"{prefix}:s")
+    ((_, fields),) = redis_client.xrange(f"{prefix}:s")
     assert fields[b"id"] == b"art7.1"
     assert fields[b"type"] == b"article.updated"
     assert json.loads(fields[b"event"])["data"]["n"] == 7
@@ -193,8 +193,11 @@ class FakeClock:
 
 
 def _all_ids(folder: Path) -> list[str]:
-    return [json.loads(line)["id"] for p in sorted(folder.glob("e*.jsonl"))
-            for line in p.read_text().splitlines()]
+    return [
+        json.loads(line)["id"]
+        for p in sorted(folder.glob("e*.jsonl"))
+        for line in p.read_text().splitlines()
+    ]
 
 
 def test_jsonl_rotates_by_size_and_remembers_recent_ids(tmp_path):

@@ -24,8 +24,9 @@ def spec(n: int, origin: str = "config") -> FeedSpec:
     return FeedSpec(feed_id=f"f{n}", url=f"https://example.com/{n}.xml", origin=origin)  # type: ignore[arg-type]
 
 
-def commit(article: str, expected: int = 0, revision: int = 1,
-           sinks: tuple[str, ...] = ("a", "b")) -> ArticleCommit:
+def commit(
+    article: str, expected: int = 0, revision: int = 1, sinks: tuple[str, ...] = ("a", "b")
+) -> ArticleCommit:
     event_id = f"{article}.{revision}"
     return ArticleCommit(
         seen=SeenRecord(article, revision, f"h{revision}"),
@@ -70,8 +71,12 @@ def test_claim_respects_limit_and_due_time(store):
     """Only due feeds are claimed, at most ``limit`` of them."""
     store.sync_feeds([spec(i) for i in range(5)], NOW)
     states = store.load_states(["f0", "f1"])
-    store.save_states([replace(states["f0"], next_poll_at=NOW + 100),
-                       replace(states["f1"], next_poll_at=NOW + 100)])
+    store.save_states(
+        [
+            replace(states["f0"], next_poll_at=NOW + 100),
+            replace(states["f1"], next_poll_at=NOW + 100),
+        ]
+    )
     first = store.claim_due_feeds(NOW, 2, 60)
     second = store.claim_due_feeds(NOW, 10, 60)
     assert len(first) == 2 and len(second) == 1
@@ -101,8 +106,14 @@ def test_states_round_trip_and_set_the_due_time(store):
     store.sync_feeds([spec(1)], NOW)
     fresh = store.load_states(["f1"])["f1"]
     assert fresh == FeedState(feed_id="f1", url="https://example.com/1.xml")
-    saved = replace(fresh, etag='"x"', error_streak=2, next_poll_at=NOW + 30,
-                    next_reason="quiet", last_polled_at=NOW)
+    saved = replace(
+        fresh,
+        etag='"x"',
+        error_streak=2,
+        next_poll_at=NOW + 30,
+        next_reason="quiet",
+        last_polled_at=NOW,
+    )
     store.claim_due_feeds(NOW, 10, 600)
     store.save_states([saved])
     assert store.load_states(["f1"])["f1"] == saved
@@ -188,13 +199,19 @@ def feed_events(*ids: str) -> list[Event]:
 
 def test_enqueue_events_queues_feed_events_for_every_sink_once(store):
     """Non-article events go through the same outbox, to every sink, once per id."""
-    assert store.enqueue_events(feed_events("feed.f1.1", "feed.f2.1"), ("a", "b"), NOW, 0) \
-        == ["feed.f1.1", "feed.f2.1"]
-    assert store.enqueue_events(feed_events("feed.f1.1", "feed.f1.2"), ("a", "b"), NOW, 0) \
-        == ["feed.f1.2"]
+    assert store.enqueue_events(feed_events("feed.f1.1", "feed.f2.1"), ("a", "b"), NOW, 0) == [
+        "feed.f1.1",
+        "feed.f2.1",
+    ]
+    assert store.enqueue_events(feed_events("feed.f1.1", "feed.f1.2"), ("a", "b"), NOW, 0) == [
+        "feed.f1.2"
+    ]
     assert store.pending_counts() == {"a": 3, "b": 3}
     assert sorted(store.claim_deliveries("a", NOW, 10, 60)) == [
-        "feed.f1.1", "feed.f1.2", "feed.f2.1"]
+        "feed.f1.1",
+        "feed.f1.2",
+        "feed.f2.1",
+    ]
     assert store.pending_events("b", ["feed.f1.1"]) == {"feed.f1.1": b'{"id":"feed.f1.1"}'}
 
 
@@ -225,10 +242,14 @@ def test_feed_state_history_round_trips(store):
     store.sync_feeds([spec(1)], NOW)
     state = replace(
         store.load_states(["f1"])["f1"],
-        lifecycle="gone", tracked_since=NOW - 100, published=(NOW - 50, NOW - 10),
+        lifecycle="gone",
+        tracked_since=NOW - 100,
+        published=(NOW - 50, NOW - 10),
         polls=(PollRecord(at=NOW, outcome="gone", http_status=410, next_reason="gone"),),
         hints=FeedHints(ttl=600.0, skip_hours=(1, 2), skip_days=(6,)),
-        moved_to="https://example.com/new.xml", moved_streak=2, events_emitted=1,
+        moved_to="https://example.com/new.xml",
+        moved_streak=2,
+        events_emitted=1,
         next_poll_at=float("inf"),
     )
     store.save_states([state])
@@ -240,8 +261,9 @@ def test_feed_state_history_round_trips(store):
 def test_paragraph_history_is_newest_first_and_bounded(store):
     """Remembered articles come back newest first; only the newest ``keep`` are kept."""
     for n in range(5):
-        store.remember_paragraphs([("site.example", f"a{n}", [f"fp{n}", "shared"])], NOW + n,
-                                  keep=3)
+        store.remember_paragraphs(
+            [("site.example", f"a{n}", [f"fp{n}", "shared"])], NOW + n, keep=3
+        )
     assert store.paragraph_history("site.example", 10) == [
         ("fp4", "shared"),
         ("fp3", "shared"),
@@ -263,8 +285,7 @@ def test_paragraph_history_remembers_an_article_once_and_per_source(store):
 def test_paragraph_history_takes_a_batch_of_sources_at_once(store):
     """One call remembers articles of several sources, each source bounded on its own."""
     store.remember_paragraphs(
-        [("one.example", f"a{n}", [f"p{n}"]) for n in range(4)]
-        + [("two.example", "b1", ["q"])],
+        [("one.example", f"a{n}", [f"p{n}"]) for n in range(4)] + [("two.example", "b1", ["q"])],
         NOW,
         keep=2,
     )
@@ -277,8 +298,12 @@ def test_paragraph_history_batch_keeps_the_first_of_a_repeat_and_the_newest(stor
     fingerprints), sources interleave freely, and the bound keeps the newest."""
     store.remember_paragraphs([("one.example", "old", ["o"])], NOW - 10, keep=2)
     store.remember_paragraphs(
-        [("one.example", "a1", ["x"]), ("two.example", "b1", ["q"]),
-         ("one.example", "a1", ["y"]), ("one.example", "old", ["z"])],
+        [
+            ("one.example", "a1", ["x"]),
+            ("two.example", "b1", ["q"]),
+            ("one.example", "a1", ["y"]),
+            ("one.example", "old", ["z"]),
+        ],
         NOW,
         keep=2,
     )
@@ -291,12 +316,25 @@ def test_paragraph_history_batch_keeps_the_first_of_a_repeat_and_the_newest(stor
 # -- dedupe: fingerprints, aliases, the near-duplicate index, identity statistics ----------
 
 
-def fp_commit(article: str, *, expected: int = 0, revision: int = 1,
-              aliases: tuple[str, ...] = (), bands: tuple[str, ...] = (),
-              **fields: object) -> ArticleCommit:
+def fp_commit(
+    article: str,
+    *,
+    expected: int = 0,
+    revision: int = 1,
+    aliases: tuple[str, ...] = (),
+    bands: tuple[str, ...] = (),
+    **fields: object,
+) -> ArticleCommit:
     base = commit(article, expected, revision, sinks=("a",))
-    seen = SeenRecord(article, revision, f"h{revision}", feed_key="f00", title_key="t00",
-                      signature=bytes(range(256)), **fields)  # type: ignore[arg-type]
+    seen = SeenRecord(
+        article,
+        revision,
+        f"h{revision}",
+        feed_key="f00",
+        title_key="t00",
+        signature=bytes(range(256)),
+        **fields,
+    )  # type: ignore[arg-type]
     return replace(base, seen=seen, aliases=aliases, bands=bands)
 
 
@@ -314,7 +352,11 @@ def test_aliases_find_the_article_and_are_never_repointed(store):
     store.commit_articles([fp_commit("a2", aliases=("g1", "c2"))], NOW, 60)
     found = store.lookup_articles(["g1", "c1", "c2", "a2", "nope"])
     assert {k: r.article_id for k, r in found.items()} == {
-        "g1": "a1", "c1": "a1", "c2": "a2", "a2": "a2"}
+        "g1": "a1",
+        "c1": "a1",
+        "c2": "a2",
+        "a2": "a2",
+    }
     store.commit_articles([fp_commit("a1", expected=1, revision=2)], NOW + 1, 60)
     assert store.lookup_articles(["g1"])["g1"].revision == 2
 
@@ -389,7 +431,8 @@ def test_near_duplicate_refiling_an_article_does_not_push_others_out(store):
     for _ in range(3):
         rev = store.lookup_articles(["a7"])["a7"].revision
         store.commit_articles(
-            [fp_commit("a7", expected=rev, revision=rev + 1, bands=("hot",))], NOW + 9, 60)
+            [fp_commit("a7", expected=rev, revision=rev + 1, bands=("hot",))], NOW + 9, 60
+        )
     assert store.near_duplicates(["hot"], NOW + 10) == [f"a{n}" for n in range(8)]
 
 
@@ -404,8 +447,13 @@ def test_near_duplicate_bucket_keeps_its_newest_few(store):
 
 def test_identity_statistics_round_trip(store):
     """Per-feed identity statistics read back as saved; unknown feeds are left out."""
-    profile = FeedIdentity("f1", guid=KeyTrust(trusted=False, reason="empty", bad_empty=7),
-                           polls=3, entries=21, last={"abc123": "def456"})
+    profile = FeedIdentity(
+        "f1",
+        guid=KeyTrust(trusted=False, reason="empty", bad_empty=7),
+        polls=3,
+        entries=21,
+        last={"abc123": "def456"},
+    )
     store.save_feed_identities([profile])
     assert store.load_feed_identities(["f1", "f2"]) == {"f1": profile}
     store.save_feed_identities([replace(profile, polls=4)])
@@ -440,8 +488,10 @@ def test_sqlite_adds_the_fingerprint_column_to_an_older_database(tmp_path):
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE seen (article_id TEXT PRIMARY KEY, revision INTEGER NOT NULL, "
-                   "content_hash TEXT NOT NULL, last_seen REAL NOT NULL) WITHOUT ROWID")
+        db.execute(
+            "CREATE TABLE seen (article_id TEXT PRIMARY KEY, revision INTEGER NOT NULL, "
+            "content_hash TEXT NOT NULL, last_seen REAL NOT NULL) WITHOUT ROWID"
+        )
         db.execute("INSERT INTO seen VALUES ('old', 3, 'hh', ?)", (NOW,))
     s = SqliteStore(path, seen_ttl=3600)
     assert s.seen(["old"]) == {"old": SeenRecord("old", 3, "hh")}
@@ -513,9 +563,7 @@ def test_retry_records_first_failure_and_last_error(store):
     assert store.delivery_failures("a", ["a1.1", "zz"]) == {"a1.1": FailureHistory(0)}
     store.retry_deliveries("a", ["a1.1"], NOW, [10.0], ["HTTP 500"])
     store.retry_deliveries("a", ["a1.1"], NOW + 10, [20.0], ["timeout"])
-    assert store.delivery_failures("a", ["a1.1"]) == {
-        "a1.1": FailureHistory(2, NOW, "timeout")
-    }
+    assert store.delivery_failures("a", ["a1.1"]) == {"a1.1": FailureHistory(2, NOW, "timeout")}
     assert store.delivery_failures("b", ["a1.1"]) == {"a1.1": FailureHistory(0)}
 
 
@@ -533,8 +581,10 @@ def test_dead_letters_leave_the_outbox_and_can_be_replayed(store):
     claimable, and a replay queues it again with a fresh retry budget."""
     store.commit_articles([commit("a1"), commit("a2")], NOW, 0)
     store.retry_deliveries("a", ["a1.1"], NOW, [5.0], ["HTTP 500"])
-    assert store.dead_letter("a", [("a1.1", "still failing"), ("a2.1", "rejected: 400")],
-                             NOW + 50) == 2
+    assert (
+        store.dead_letter("a", [("a1.1", "still failing"), ("a2.1", "rejected: 400")], NOW + 50)
+        == 2
+    )
     assert store.dead_letter("a", [("a1.1", "again")], NOW + 60) == 0  # not pending now
     assert store.claim_deliveries("a", NOW + 100, 10, 60) == []
     assert store.pending_counts() == {"b": 2}
@@ -611,9 +661,11 @@ def test_sqlite_store_adds_columns_to_an_older_database(tmp_path):
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE deliveries (sink TEXT NOT NULL, event_id TEXT NOT NULL, "
-                 "due_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
-                 "PRIMARY KEY (sink, event_id)) WITHOUT ROWID")
+    conn.execute(
+        "CREATE TABLE deliveries (sink TEXT NOT NULL, event_id TEXT NOT NULL, "
+        "due_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (sink, event_id)) WITHOUT ROWID"
+    )
     conn.execute("INSERT INTO deliveries VALUES ('a', 'e.1', 1, 3)")
     conn.commit()
     conn.close()

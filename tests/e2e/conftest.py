@@ -41,8 +41,12 @@ class Procs:
         self.logs.append(path)
         fh = path.open("ab")
         proc = subprocess.Popen(
-            list(argv), cwd=self.workdir, env=self.env,
-            stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+            list(argv),
+            cwd=self.workdir,
+            env=self.env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.running.append(proc)
         return proc
@@ -92,8 +96,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.rep_failed = True  # type: ignore[attr-defined]
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str,
-             procs: Procs | None = None) -> None:
+def wait_for(
+    check: Callable[[], bool], timeout: float, what: str, procs: Procs | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():

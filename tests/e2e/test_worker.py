@@ -67,19 +67,36 @@ def test_distributed_worker_and_beat_deliver_each_article_once(
         tmp_path / "syndicate.toml",
         [feed_server.url("/a.xml"), feed_server.url("/b.json")],
         sinks=f'[sinks.file]\ntype = "jsonl"\npath = "{out}"\n\n'
-              f'[sinks.stream]\ntype = "redis_stream"\nstream = "e2e:articles"\n',
+        f'[sinks.stream]\ntype = "redis_stream"\nstream = "e2e:articles"\n',
     )
     procs.env["REDIS_URL"] = e2e_redis
     client = redis.Redis.from_url(e2e_redis)
-    procs.start("worker", "--config", str(config), "--queues", "fetch,parse,publish",
-                "--concurrency", "2", log="worker")
+    procs.start(
+        "worker",
+        "--config",
+        str(config),
+        "--queues",
+        "fetch,parse,publish",
+        "--concurrency",
+        "2",
+        log="worker",
+    )
     procs.start("beat", "--config", str(config), log="beat")
-    wait_for(lambda: len(jsonl_ids(out)) == 3 and len(stream_ids(client, "e2e:articles")) == 3,
-             60, "the first three articles in both sinks", procs)
-    feed_server.routes["/a.xml"] = Resource(rss([("a1", "First"), ("a2", "Second"),
-                                                 ("a3", "Third")]))
-    wait_for(lambda: len(jsonl_ids(out)) == 4 and len(stream_ids(client, "e2e:articles")) == 4,
-             30, "the new item in both sinks", procs)
+    wait_for(
+        lambda: len(jsonl_ids(out)) == 3 and len(stream_ids(client, "e2e:articles")) == 3,
+        60,
+        "the first three articles in both sinks",
+        procs,
+    )
+    feed_server.routes["/a.xml"] = Resource(
+        rss([("a1", "First"), ("a2", "Second"), ("a3", "Third")])
+    )
+    wait_for(
+        lambda: len(jsonl_ids(out)) == 4 and len(stream_ids(client, "e2e:articles")) == 4,
+        30,
+        "the new item in both sinks",
+        procs,
+    )
     time.sleep(3)  # several more polls: nothing may be published again
     for ids in (jsonl_ids(out), stream_ids(client, "e2e:articles")):
         assert len(ids) == len(set(ids)) == 4
@@ -98,8 +115,9 @@ def test_embedded_run_survives_restart_without_republishing(
     wait_for(lambda: len(jsonl_ids(out)) == 2, 60, "two articles in var/articles.jsonl", procs)
     procs.kill(run, signal.SIGINT)
     assert run.returncode == 0
-    feed_server.routes["/a.xml"] = Resource(rss([("a1", "First"), ("a2", "Second"),
-                                                 ("a3", "Third")]))
+    feed_server.routes["/a.xml"] = Resource(
+        rss([("a1", "First"), ("a2", "Second"), ("a3", "Third")])
+    )
     procs.start("run", "--config", str(config), log="run2")
     wait_for(lambda: len(jsonl_ids(out)) == 3, 60, "the third article after restart", procs)
     time.sleep(3)
@@ -121,9 +139,10 @@ def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
         feed_server.routes[path] = Resource(rss(entries, site=f"https://site{path[2:-4]}.example"))
     out = tmp_path / "out.jsonl"
     config = write_config(
-        tmp_path / "syndicate.toml", [feed_server.url(p) for p in items],
+        tmp_path / "syndicate.toml",
+        [feed_server.url(p) for p in items],
         sinks=f'[sinks.file]\ntype = "jsonl"\npath = "{out}"\n\n'
-              f'[sinks.stream]\ntype = "redis_stream"\nstream = "e2e:kill"\n',
+        f'[sinks.stream]\ntype = "redis_stream"\nstream = "e2e:kill"\n',
         extra="",
     )
     procs.env["REDIS_URL"] = e2e_redis
@@ -131,20 +150,28 @@ def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
     procs.start("beat", "--config", str(config), log="beat")
     expected = feeds * 4
     for round_ in range(6):
-        worker = procs.start("worker", "--config", str(config), "--concurrency", "2",
-                             log=f"worker{round_}")
+        worker = procs.start(
+            "worker", "--config", str(config), "--concurrency", "2", log=f"worker{round_}"
+        )
         time.sleep(rng.uniform(1.0, 3.5))
         procs.kill(worker, signal.SIGKILL)
         if round_ == 2:  # grow every feed mid-run
             for path, entries in items.items():
                 entries.append((f"{path[1:-4]}-new", f"Late story of {path}"))
                 feed_server.routes[path] = Resource(
-                    rss(entries, site=f"https://site{path[2:-4]}.example"))
+                    rss(entries, site=f"https://site{path[2:-4]}.example")
+                )
             expected = feeds * 5
     procs.start("worker", "--config", str(config), "--concurrency", "2", log="final")
-    wait_for(lambda: len(set(jsonl_ids(out))) == expected
-             and len(set(stream_ids(client, "e2e:kill"))) == expected,
-             90, f"all {expected} articles in both sinks after the kills", procs)
+    wait_for(
+        lambda: (
+            len(set(jsonl_ids(out))) == expected
+            and len(set(stream_ids(client, "e2e:kill"))) == expected
+        ),
+        90,
+        f"all {expected} articles in both sinks after the kills",
+        procs,
+    )
     time.sleep(2)
     for ids in (jsonl_ids(out), stream_ids(client, "e2e:kill")):
         assert len(ids) == len(set(ids)) == expected
@@ -159,15 +186,25 @@ def test_a_message_that_kills_its_worker_is_dropped_after_three_starts(
     procs.env["REDIS_URL"] = e2e_redis
     procs.env["SYNDICATE_CONFIG"] = str(config)
     worker = procs.start_raw(
-        "celery", "-A", "worker.celery_app", "worker", "-Q", "parse", "-c", "1",
-        "-I", "tests.e2e.poison_tasks", "--without-mingle", "--without-gossip", log="celery",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "-Q",
+        "parse",
+        "-c",
+        "1",
+        "-I",
+        "tests.e2e.poison_tasks",
+        "--without-mingle",
+        "--without-gossip",
+        log="celery",
     )
     marker = tmp_path / "poison"
     from celery import Celery
 
     sender = Celery(broker=e2e_redis)
-    sender.send_task("test.kills_its_worker", args=[str(marker)], queue="parse",
-                     serializer="json")
+    sender.send_task("test.kills_its_worker", args=[str(marker)], queue="parse", serializer="json")
     wait_for(marker.exists, 60, "the poisoned task to be quarantined", procs)
     assert (tmp_path / "poison.starts").read_text() == "xxx"
     assert worker.poll() is None

@@ -20,8 +20,9 @@ from worker.runtime import Runtime
 from worker.settings import load_settings
 
 
-def runtime(tmp_path: Path, urls: list[str], mode: dict[str, str], **env: str
-            ) -> tuple[Runtime, Clock]:
+def runtime(
+    tmp_path: Path, urls: list[str], mode: dict[str, str], **env: str
+) -> tuple[Runtime, Clock]:
     base = {
         "SYNDICATE_FETCH__ALLOW_PRIVATE_NETWORKS": "true",
         "SYNDICATE_FETCH__TIMEOUT": "2",
@@ -34,8 +35,9 @@ def runtime(tmp_path: Path, urls: list[str], mode: dict[str, str], **env: str
     if mode.get("redis_url"):
         base["REDIS_URL"] = mode["redis_url"]
     config = tmp_path / "syndicate.toml"
-    config.write_text("".join(f'[[feeds]]\nurl = "{u}"\nname = "feed {n}"\n'
-                              for n, u in enumerate(urls)))
+    config.write_text(
+        "".join(f'[[feeds]]\nurl = "{u}"\nname = "feed {n}"\n' for n, u in enumerate(urls))
+    )
     clock = Clock()
     rt = Runtime(load_settings(config, base), clock=clock, rand=lambda: 0.0)
     rt.store.sync_feeds(rt.settings.feed_specs(), clock())
@@ -63,8 +65,10 @@ def deliver_due(rt: Runtime) -> None:
 @pytest.fixture(params=["sqlite", "redis"])
 def mode(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.param == "redis":
-        return {"redis_url": request.getfixturevalue("redis_url"),
-                "prefix": request.getfixturevalue("prefix")}
+        return {
+            "redis_url": request.getfixturevalue("redis_url"),
+            "prefix": request.getfixturevalue("prefix"),
+        }
     return {}
 
 
@@ -81,8 +85,10 @@ def dated_rss(items: list[tuple[str, float]], ttl: int = 9) -> bytes:
         f"<guid>{slug}</guid><pubDate>{formatdate(ts, usegmt=True)}</pubDate></item>"
         for slug, ts in items
     )
-    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
-            f"<link>https://news.example/</link><ttl>{ttl}</ttl>{body}</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>https://news.example/</link><ttl>{ttl}</ttl>{body}</channel></rss>"
+    ).encode()
 
 
 def state_of(rt: Runtime):
@@ -205,12 +211,12 @@ def test_a_spent_host_budget_defers_feeds_without_counting_errors(tmp_path, serv
 
 
 def test_an_etag_that_changes_every_time_does_not_defeat_the_body_hash(
-        tmp_path, feed_server: FeedServer, mode):
+    tmp_path, feed_server: FeedServer, mode
+):
     """A server sending a fresh ETag with the same body each time: unchanged, not parsed."""
     counter = iter(range(1000))
     body = dated_rss([("a", 1_799_990_000)])
-    feed_server.routes["/e.xml"] = lambda: Resource(
-        body, headers=(("X-Req", str(next(counter))),))
+    feed_server.routes["/e.xml"] = lambda: Resource(body, headers=(("X-Req", str(next(counter))),))
     # Resource's ETag is derived from the body; make it differ per response instead
     feed_server.routes["/e.xml"] = lambda: _fresh_etag(body, next(counter))
     rt, clock = runtime(tmp_path, [feed_server.url("/e.xml")], mode)
@@ -237,13 +243,15 @@ def test_a_last_modified_in_the_future_is_not_sent_back(tmp_path, server, mode):
     """A Last-Modified dated next year is not stored, so no If-Modified-Since follows."""
     future = formatdate(1_900_000_000, usegmt=True)
     past = formatdate(1_700_000_000, usegmt=True)
-    server.routes["/lm.xml"] = mb.respond(dated_rss([("a", 1_799_990_000)]),
-                                          headers=[("Last-Modified", future)])
+    server.routes["/lm.xml"] = mb.respond(
+        dated_rss([("a", 1_799_990_000)]), headers=[("Last-Modified", future)]
+    )
     rt, clock = runtime(tmp_path, [server.url("/lm.xml")], mode)
     run_cycle(rt)
     assert state_of(rt).last_modified is None
-    server.routes["/lm.xml"] = mb.respond(dated_rss([("b", 1_799_990_500)]),
-                                          headers=[("Last-Modified", past)])
+    server.routes["/lm.xml"] = mb.respond(
+        dated_rss([("b", 1_799_990_500)]), headers=[("Last-Modified", past)]
+    )
     clock.now = state_of(rt).next_poll_at
     run_cycle(rt)
     assert "if-modified-since" not in server.requests[1][1]
@@ -254,10 +262,14 @@ def test_history_hints_and_reason_are_recorded_for_explain(tmp_path, server, mod
     """Each poll leaves a bounded record; dated new items feed the publication history;
     the feed's ttl shapes the next poll and is named as its reason."""
     now = Clock().now
-    server.routes["/h.xml"] = mb.respond(dated_rss([("a", now - 7200), ("b", now - 3600)],
-                                                   ttl=60))
-    rt, clock = runtime(tmp_path, [server.url("/h.xml")], mode,
-                        schedule__min_interval="60", schedule__max_interval="7200")
+    server.routes["/h.xml"] = mb.respond(dated_rss([("a", now - 7200), ("b", now - 3600)], ttl=60))
+    rt, clock = runtime(
+        tmp_path,
+        [server.url("/h.xml")],
+        mode,
+        schedule__min_interval="60",
+        schedule__max_interval="7200",
+    )
     run_cycle(rt)
     state = state_of(rt)
     assert state.published == (now - 7200, now - 3600)
@@ -285,8 +297,7 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("path", sorted(HOSTILE))
-def test_every_hostile_server_ends_in_a_logged_error_naming_feed_and_reason(
-        tmp_path, server, path):
+def test_every_hostile_server_ends_in_a_logged_error_naming_feed_and_reason(tmp_path, server, path):
     """Each misbehaviour costs at most the deadline and ends in a feed.polled line that
     names the feed, the kind of error and the reason, and (the feed's first error) one
     feed.state_changed warning; the feed stays scheduled."""

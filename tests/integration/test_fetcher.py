@@ -45,8 +45,12 @@ def server(transport: str) -> Iterator[mb.MisbehavingServer]:
 
 
 def client(**policy: object) -> GuardedClient | AsyncFetcher:
-    defaults: dict[str, object] = {"timeout": 2.0, "max_bytes": 1 << 20,
-                                   "allow_private_networks": True, "concurrency": 4}
+    defaults: dict[str, object] = {
+        "timeout": 2.0,
+        "max_bytes": 1 << 20,
+        "allow_private_networks": True,
+        "concurrency": 4,
+    }
     return Client(ClientPolicy(**{**defaults, **policy}))  # type: ignore[arg-type]
 
 
@@ -58,17 +62,21 @@ def fetch(c: GuardedClient | AsyncFetcher, url: str, **request: object):
 
 def resolving(names: dict[str, list[str]]):
     """A resolver that answers ``names`` itself and leaves IP literals to the system."""
+
     def resolve(host: str, port: int) -> list[str]:
         if host in names:
             return names[host]
         return system_resolver(host, port)
+
     return resolve
 
 
 def public(*addresses: str):
     """An address check that calls ``addresses`` public and judges the rest as usual."""
+
     def check(ip):
         return None if str(ip) in addresses else address_problem(ip)
+
     return check
 
 
@@ -136,8 +144,9 @@ def test_redirect_is_followed_and_final_url_recorded(server):
     assert result.status == "ok" and result.final_url == server.url("/new")
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "2130706433", "0x7f000001",
-                                  "127.1", "[::ffff:127.0.0.1]"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "2130706433", "0x7f000001", "127.1", "[::ffff:127.0.0.1]"]
+)
 def test_private_addresses_refused_by_default_in_any_spelling(server, host):
     """With the default policy, loopback in any spelling is refused before connecting."""
     server.routes["/x"] = mb.respond(b"<rss/>")
@@ -147,9 +156,16 @@ def test_private_addresses_refused_by_default_in_any_spelling(server, host):
     assert "refused address" in (result.error or "")
 
 
-@pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data/",
-                                    "http://127.0.0.2/admin", "http://[::1]/",
-                                    "http://10.0.0.1/", "http://100.64.0.1/"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.2/admin",
+        "http://[::1]/",
+        "http://10.0.0.1/",
+        "http://100.64.0.1/",
+    ],
+)
 def test_redirect_into_the_private_network_is_refused(server, target):
     """A public first hop cannot redirect to a private, link-local or loopback address."""
     server.routes["/r"] = mb.redirect(target)
@@ -158,8 +174,10 @@ def test_redirect_into_the_private_network_is_refused(server, target):
         # 127.0.0.1 stands in for a public host here; everything else is judged as usual.
         return None if str(ip) == "127.0.0.1" else address_problem(ip)
 
-    c = Client(ClientPolicy(timeout=2, allow_private_networks=False),
-                      address_check=only_the_test_server_is_public)
+    c = Client(
+        ClientPolicy(timeout=2, allow_private_networks=False),
+        address_check=only_the_test_server_is_public,
+    )
     result, _ = fetch(c, server.url("/r"))
     assert result.status == "error" and result.error_kind == "refused", result.error
     assert "refused address" in (result.error or "")
@@ -182,8 +200,9 @@ def test_every_offered_encoding_is_decoded(server, encoding):
 
 def test_a_corrupt_brotli_body_is_a_clear_refusal(server):
     """Bytes that are not brotli under Content-Encoding: br end as a named refusal."""
-    server.routes["/bad"] = mb.respond(b"<rss>not compressed</rss>",
-                                       headers=[("Content-Encoding", "br")])
+    server.routes["/bad"] = mb.respond(
+        b"<rss>not compressed</rss>", headers=[("Content-Encoding", "br")]
+    )
     result, _ = fetch(client(), server.url("/bad"))
     assert result.error_kind == "refused" and "corrupt compressed body" in (result.error or "")
 
@@ -277,8 +296,12 @@ def test_feed_headers_and_basic_auth_go_to_the_feed_origin_only(server, monkeypa
     monkeypatch.setenv("FEED_ONE_AUTH", "reader:s3cret")
     server.routes["/private"] = mb.redirect(server.url("/elsewhere", host="localhost"))
     server.routes["/elsewhere"] = mb.respond(b"<rss/>")
-    result, _ = fetch(client(), server.url("/private"), auth_env="FEED_ONE_AUTH",
-                      headers=(("X-Api-Key", "k1"), ("Accept-Encoding", "zstd")))
+    result, _ = fetch(
+        client(),
+        server.url("/private"),
+        auth_env="FEED_ONE_AUTH",
+        headers=(("X-Api-Key", "k1"), ("Accept-Encoding", "zstd")),
+    )
     assert result.status == "ok", result.error
     sent = dict(server.requests)
     assert sent["/private"]["authorization"] == "Basic cmVhZGVyOnMzY3JldA=="
@@ -298,8 +321,19 @@ def test_a_missing_auth_variable_is_a_refusal_naming_the_variable(server, monkey
 
 @pytest.mark.parametrize(
     "host",
-    ["0177.0.0.1", "0x7f.0.0.1", "127.0.1", "0", "0.0.0.0", "localhost.", "[::1]",
-     "[::ffff:7f00:1]", "[0:0:0:0:0:ffff:127.0.0.1]", "[::127.0.0.1]", "[64:ff9b::7f00:1]"],
+    [
+        "0177.0.0.1",
+        "0x7f.0.0.1",
+        "127.0.1",
+        "0",
+        "0.0.0.0",
+        "localhost.",
+        "[::1]",
+        "[::ffff:7f00:1]",
+        "[0:0:0:0:0:ffff:127.0.0.1]",
+        "[::127.0.0.1]",
+        "[64:ff9b::7f00:1]",
+    ],
 )
 def test_more_loopback_spellings_are_refused_before_any_request(server, host):
     """Octal, hex, short, zero, trailing-dot, IPv6, IPv4-mapped, IPv4-compatible and NAT64
@@ -314,10 +348,23 @@ def test_more_loopback_spellings_are_refused_before_any_request(server, host):
     assert server.requests == []
 
 
-METADATA = ["169.254.169.254", "2852039166", "0xa9fea9fe", "0251.0376.0251.0376",
-            "169.254.43518", "[::ffff:169.254.169.254]", "[::ffff:a9fe:a9fe]",
-            "[64:ff9b::a9fe:a9fe]", "metadata.google.internal", "[fd00:ec2::254]",
-            "127.0.0.2", "2130706434", "[::1]", "0.0.0.0", "100.100.100.200"]
+METADATA = [
+    "169.254.169.254",
+    "2852039166",
+    "0xa9fea9fe",
+    "0251.0376.0251.0376",
+    "169.254.43518",
+    "[::ffff:169.254.169.254]",
+    "[::ffff:a9fe:a9fe]",
+    "[64:ff9b::a9fe:a9fe]",
+    "metadata.google.internal",
+    "[fd00:ec2::254]",
+    "127.0.0.2",
+    "2130706434",
+    "[::1]",
+    "0.0.0.0",
+    "100.100.100.200",
+]
 
 
 @pytest.mark.parametrize("target", METADATA)
@@ -327,8 +374,9 @@ def test_a_redirect_to_metadata_or_loopback_in_any_spelling_is_refused(server, t
     server.routes["/r"] = mb.redirect(f"http://{target}/latest/meta-data/")
     c = Client(
         ClientPolicy(timeout=2, allow_private_networks=False),
-        resolver=resolving({"feeds.example": ["127.0.0.1"],
-                            "metadata.google.internal": ["169.254.169.254"]}),
+        resolver=resolving(
+            {"feeds.example": ["127.0.0.1"], "metadata.google.internal": ["169.254.169.254"]}
+        ),
         address_check=public("127.0.0.1"),
     )
     result, _ = fetch(c, f"http://feeds.example:{server.port}/r")
@@ -342,9 +390,11 @@ def test_dns_rebinding_is_caught_at_connect_time(server):
     the second connection: the check runs on every resolution, at connect time."""
     answers = iter([["127.0.0.1"], ["169.254.169.254"], ["10.0.0.7"]])
     server.routes["/f"] = mb.respond(b"<rss/>", headers=[("Connection", "close")])
-    c = Client(ClientPolicy(timeout=2, allow_private_networks=False),
-                      resolver=lambda host, port: next(answers),
-                      address_check=public("127.0.0.1"))
+    c = Client(
+        ClientPolicy(timeout=2, allow_private_networks=False),
+        resolver=lambda host, port: next(answers),
+        address_check=public("127.0.0.1"),
+    )
     url = f"http://rebind.example:{server.port}/f"
     first, _ = fetch(c, url)
     second, _ = fetch(c, url)
@@ -357,9 +407,11 @@ def test_the_socket_goes_to_exactly_the_address_that_was_checked(server):
     """A name the system cannot resolve is reached through our resolver's answer: the
     connection uses the checked address, never a second lookup."""
     server.routes["/f"] = mb.respond(b"<rss/>")
-    c = Client(ClientPolicy(timeout=2, allow_private_networks=False),
-                      resolver=resolving({"only-we-know.invalid": ["127.0.0.1"]}),
-                      address_check=public("127.0.0.1"))
+    c = Client(
+        ClientPolicy(timeout=2, allow_private_networks=False),
+        resolver=resolving({"only-we-know.invalid": ["127.0.0.1"]}),
+        address_check=public("127.0.0.1"),
+    )
     result, _ = fetch(c, f"http://only-we-know.invalid:{server.port}/f")
     assert result.status == "ok", result.error
     assert dict(server.requests)["/f"]["host"] == f"only-we-know.invalid:{server.port}"
@@ -368,9 +420,11 @@ def test_the_socket_goes_to_exactly_the_address_that_was_checked(server):
 def test_one_bad_address_among_the_answers_refuses_the_host(server):
     """A name answering both a public and a private address is refused, not tried in turn."""
     server.routes["/f"] = mb.respond(b"<rss/>")
-    c = Client(ClientPolicy(timeout=2, allow_private_networks=False),
-                      resolver=resolving({"mixed.example": ["127.0.0.1", "10.1.2.3"]}),
-                      address_check=public("127.0.0.1"))
+    c = Client(
+        ClientPolicy(timeout=2, allow_private_networks=False),
+        resolver=resolving({"mixed.example": ["127.0.0.1", "10.1.2.3"]}),
+        address_check=public("127.0.0.1"),
+    )
     result, _ = fetch(c, f"http://mixed.example:{server.port}/f")
     assert result.error_kind == "refused" and "10.1.2.3" in (result.error or "")
     assert server.requests == []
@@ -379,17 +433,33 @@ def test_one_bad_address_among_the_answers_refuses_the_host(server):
 @pytest.mark.parametrize(
     ("address", "why"),
     [
-        ("127.0.0.1", "loopback"), ("10.1.2.3", "private"), ("172.16.0.1", "private"),
-        ("192.168.1.1", "private"), ("169.254.169.254", "link-local"),
-        ("100.64.0.1", "CGNAT"), ("100.127.255.254", "CGNAT"), ("0.0.0.0", "unspecified"),
-        ("0.1.2.3", "this network"), ("224.0.0.1", "multicast"), ("239.1.2.3", "multicast"),
-        ("255.255.255.255", "broadcast|reserved|private"), ("240.0.0.1", "reserved|private"),
-        ("198.18.0.1", "private"), ("192.0.2.1", "private"), ("::1", "loopback"),
-        ("::", "unspecified"), ("fe80::1", "link-local"), ("fc00::1", "private"),
-        ("ff02::1", "multicast"), ("::ffff:10.0.0.1", "embeds 10.0.0.1"),
-        ("64:ff9b::a00:1", "embeds 10.0.0.1"), ("64:ff9b:1::a9fe:a9fe", "embeds 169.254"),
-        ("::127.0.0.1", "embeds 127.0.0.1"), ("2002:a00:1::", "embeds 10.0.0.1"),
-        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"), ("fe80::1%eth0", "scoped"),
+        ("127.0.0.1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("100.64.0.1", "CGNAT"),
+        ("100.127.255.254", "CGNAT"),
+        ("0.0.0.0", "unspecified"),
+        ("0.1.2.3", "this network"),
+        ("224.0.0.1", "multicast"),
+        ("239.1.2.3", "multicast"),
+        ("255.255.255.255", "broadcast|reserved|private"),
+        ("240.0.0.1", "reserved|private"),
+        ("198.18.0.1", "private"),
+        ("192.0.2.1", "private"),
+        ("::1", "loopback"),
+        ("::", "unspecified"),
+        ("fe80::1", "link-local"),
+        ("fc00::1", "private"),
+        ("ff02::1", "multicast"),
+        ("::ffff:10.0.0.1", "embeds 10.0.0.1"),
+        ("64:ff9b::a00:1", "embeds 10.0.0.1"),
+        ("64:ff9b:1::a9fe:a9fe", "embeds 169.254"),
+        ("::127.0.0.1", "embeds 127.0.0.1"),
+        ("2002:a00:1::", "embeds 10.0.0.1"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+        ("fe80::1%eth0", "scoped"),
     ],
 )
 def test_address_policy_names_every_non_public_range(address, why):
@@ -398,8 +468,9 @@ def test_address_policy_names_every_non_public_range(address, why):
     assert problem is not None and any(w in problem for w in why.split("|")), problem
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700::1111",
-                                     "64:ff9b::808:808", "::ffff:8.8.8.8"])
+@pytest.mark.parametrize(
+    "address", ["93.184.215.14", "8.8.8.8", "2606:4700::1111", "64:ff9b::808:808", "::ffff:8.8.8.8"]
+)
 def test_public_addresses_pass_the_policy(address):
     """Public unicast addresses, also when mapped or translated, are allowed."""
     assert address_problem(ipaddress.ip_address(address)) is None

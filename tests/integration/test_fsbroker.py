@@ -147,4 +147,5 @@ def test_embedded_celery_config_uses_the_atomic_transport(tmp_path: Path) -> Non
         assert isinstance(conn.transport, fsbroker.Transport)
     # nothing of the broker lands in the working directory
     assert conf["broker_transport_options"]["control_folder"] == str(
-        (tmp_path / "var" / "broker" / "control").resolve())
+        (tmp_path / "var" / "broker" / "control").resolve()
+    )

@@ -23,8 +23,13 @@ class Clock:
         return self.now
 
 
-def make_runtime(tmp_path: Path, urls: list[str], redis_url: str | None = None,
-                 prefix: str = "x", extra: str = "") -> tuple[Runtime, Clock]:
+def make_runtime(
+    tmp_path: Path,
+    urls: list[str],
+    redis_url: str | None = None,
+    prefix: str = "x",
+    extra: str = "",
+) -> tuple[Runtime, Clock]:
     env = {
         "SYNDICATE_FETCH__ALLOW_PRIVATE_NETWORKS": "true",
         "SYNDICATE_STORE__DATA_DIR": str(tmp_path / "var"),
@@ -64,8 +69,10 @@ def sink_ids(rt: Runtime) -> list[str]:
 @pytest.fixture(params=["sqlite", "redis"])
 def mode(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.param == "redis":
-        return {"redis_url": request.getfixturevalue("redis_url"),
-                "prefix": request.getfixturevalue("prefix")}
+        return {
+            "redis_url": request.getfixturevalue("redis_url"),
+            "prefix": request.getfixturevalue("prefix"),
+        }
     return {}
 
 
@@ -118,8 +125,9 @@ def test_a_broken_feed_is_recorded_and_backed_off_not_dropped(tmp_path, feed_ser
 
 def test_http_errors_back_off_and_honour_retry_after(tmp_path, feed_server, mode):
     """A 503 with Retry-After is not polled again before the server asked."""
-    feed_server.routes["/busy.xml"] = Resource(b"busy", status=503,
-                                               headers=(("Retry-After", "3600"),))
+    feed_server.routes["/busy.xml"] = Resource(
+        b"busy", status=503, headers=(("Retry-After", "3600"),)
+    )
     rt, clock = make_runtime(tmp_path, [feed_server.url("/busy.xml")], **mode)
     run_cycle(rt)
     feed_id = rt.settings.feeds[0].feed_id
@@ -131,10 +139,12 @@ def test_http_errors_back_off_and_honour_retry_after(tmp_path, feed_server, mode
 def test_same_article_in_two_feeds_is_published_once(tmp_path, feed_server, mode):
     """Two section feeds carrying the same story (same canonical URL) yield one article."""
     feed_server.routes["/world.xml"] = Resource(rss([("s1", "Shared story")], title="World"))
-    feed_server.routes["/top.xml"] = Resource(rss([("s1", "Shared story"), ("t", "Top only")],
-                                                  title="Top"))
-    rt, _ = make_runtime(tmp_path, [feed_server.url("/world.xml"), feed_server.url("/top.xml")],
-                         **mode)
+    feed_server.routes["/top.xml"] = Resource(
+        rss([("s1", "Shared story"), ("t", "Top only")], title="Top")
+    )
+    rt, _ = make_runtime(
+        tmp_path, [feed_server.url("/world.xml"), feed_server.url("/top.xml")], **mode
+    )
     run_cycle(rt)
     assert len(sink_ids(rt)) == 2
 

@@ -25,14 +25,28 @@ from worker.core.parse import parse_feed
 
 FEEDS = Path(__file__).resolve().parent.parent / "fixtures" / "feeds"
 READABLE = sorted(
-    p for p in FEEDS.iterdir()
+    p
+    for p in FEEDS.iterdir()
     if p.name not in ("empty.xml", "not_a_feed.html", "jsonfeed_hostile.json")
 )
 URL = "https://news.example/feed.xml"
 SPEC = FeedSpec(feed_id="f1", url=URL)
 # Identity-bearing fields: a known entry must have these as the full reading does.
-SAME = ("article_id", "url", "canonical_url", "guid", "title", "authors", "categories",
-        "published", "updated", "image", "enclosures", "source", "content_hash")
+SAME = (
+    "article_id",
+    "url",
+    "canonical_url",
+    "guid",
+    "title",
+    "authors",
+    "categories",
+    "published",
+    "updated",
+    "image",
+    "enclosures",
+    "source",
+    "content_hash",
+)
 
 
 def _parsed(path: Path):
@@ -42,8 +56,7 @@ def _parsed(path: Path):
 
 def _memo_of(doc) -> dict[str, str]:
     entries = analyse(doc.articles, "f1")
-    return {doc.digests[e.position]: memo_value(e.content, e.article.content_hash)
-            for e in entries}
+    return {doc.digests[e.position]: memo_value(e.content, e.article.content_hash) for e in entries}
 
 
 @pytest.mark.parametrize("path", READABLE, ids=lambda p: p.name)
@@ -80,8 +93,9 @@ def test_the_digest_changes_with_the_entry_and_with_what_normalizing_depends_on(
         context("https://elsewhere.example/feed.xml", parsed.language, Limits(), Cleaning()),
         context(URL, "fr", Limits(), Cleaning()),
         context(URL, parsed.language, Limits(max_content_chars=10), Cleaning()),
-        context(URL, parsed.language, Limits(),
-                Cleaning(rules=Rules.build(patterns=[r"^Sponsored"]))),
+        context(
+            URL, parsed.language, Limits(), Cleaning(rules=Rules.build(patterns=[r"^Sponsored"]))
+        ),
     ]
     assert all(entry_digest(entry, c) != digest for c in others)
 

@@ -78,10 +78,10 @@ def test_every_fixture_event_is_valid_against_the_published_schema(articles):
     for name in EVENT_FIXTURES:
         for article in articles(name):
             for revision in (1, 3):
-                doc = assert_valid_event(article_event(replace(article, revision=revision),
-                                                       DETECTED).body)
-                assert doc["type"] == ("article.created" if revision == 1
-                                       else "article.updated")
+                doc = assert_valid_event(
+                    article_event(replace(article, revision=revision), DETECTED).body
+                )
+                assert doc["type"] == ("article.created" if revision == 1 else "article.updated")
                 checked += 1
     assert checked >= 30
 

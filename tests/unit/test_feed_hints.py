@@ -18,19 +18,27 @@ RSS = b"""<?xml version="1.0"?>
     [
         (b"<ttl>60</ttl>", FeedHints(ttl=3600.0)),
         (b"<ttl> 15 </ttl>", FeedHints(ttl=900.0)),
-        (b"<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>",
-         FeedHints(update_interval=1800.0)),
+        (
+            b"<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>",
+            FeedHints(update_interval=1800.0),
+        ),
         (b"<sy:updatePeriod>weekly</sy:updatePeriod>", FeedHints(update_interval=604800.0)),
         (b"<sy:updateFrequency>4</sy:updateFrequency>", FeedHints(update_interval=21600.0)),
-        (b"<skipHours><hour>0</hour><hour>1</hour><hour>24</hour><hour>99</hour></skipHours>",
-         FeedHints(skip_hours=(0, 1))),
-        (b"<skipDays><day>Saturday</day><day>sunday</day><day>Funday</day></skipDays>",
-         FeedHints(skip_days=(5, 6))),
+        (
+            b"<skipHours><hour>0</hour><hour>1</hour><hour>24</hour><hour>99</hour></skipHours>",
+            FeedHints(skip_hours=(0, 1)),
+        ),
+        (
+            b"<skipDays><day>Saturday</day><day>sunday</day><day>Funday</day></skipDays>",
+            FeedHints(skip_days=(5, 6)),
+        ),
         # nonsense is dropped, not guessed
         (b"<ttl>0</ttl><sy:updatePeriod>fortnightly</sy:updatePeriod>", FeedHints()),
         (b"<ttl>999999999</ttl>", FeedHints()),
-        (b"<skipHours>" + b"".join(b"<hour>%d</hour>" % h for h in range(24)) + b"</skipHours>",
-         FeedHints()),
+        (
+            b"<skipHours>" + b"".join(b"<hour>%d</hour>" % h for h in range(24)) + b"</skipHours>",
+            FeedHints(),
+        ),
         (b"", FeedHints()),
     ],
 )

@@ -32,8 +32,14 @@ def _at(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
 
-def _delay(state: FeedState, outcome: Outcome = SUCCESS, *, now: float = NOW,
-           bounds: Bounds = BOUNDS, rand: float = 0.0) -> float:
+def _delay(
+    state: FeedState,
+    outcome: Outcome = SUCCESS,
+    *,
+    now: float = NOW,
+    bounds: Bounds = BOUNDS,
+    rand: float = 0.0,
+) -> float:
     return next_poll(state, outcome, now=now, bounds=bounds, rand=rand).at - now
 
 
@@ -72,15 +78,17 @@ def test_errors_back_off_exponentially_up_to_max_backoff(streak, expected):
 
 def test_retry_after_longer_than_the_backoff_wins():
     """A server's Retry-After longer than our own delay is obeyed and named as the reason."""
-    result = next_poll(_state(error_streak=1), Outcome("error", retry_after=7200.0),
-                       now=NOW, bounds=BOUNDS)
+    result = next_poll(
+        _state(error_streak=1), Outcome("error", retry_after=7200.0), now=NOW, bounds=BOUNDS
+    )
     assert result == NextPoll(at=NOW + 7200.0, reason="retry_after")
 
 
 def test_retry_after_shorter_than_the_backoff_is_not_a_reason_to_come_sooner():
     """A Retry-After shorter than the backoff does not shorten it."""
-    result = next_poll(_state(error_streak=4), Outcome("error", retry_after=10.0),
-                       now=NOW, bounds=BOUNDS)
+    result = next_poll(
+        _state(error_streak=4), Outcome("error", retry_after=10.0), now=NOW, bounds=BOUNDS
+    )
     assert result.at - NOW == 2400.0
     assert result.reason == "error_backoff(streak=4)"
 
@@ -96,16 +104,23 @@ def test_jitter_is_ten_percent_and_rand_is_clamped():
 
 def test_throttling_is_backpressure_at_the_minimum_interval_not_a_backoff():
     """A 429 reschedules at min_interval whatever the error streak, or at its Retry-After."""
-    assert next_poll(_state(error_streak=6), Outcome("throttled"), now=NOW,
-                     bounds=BOUNDS) == NextPoll(NOW + 300.0, "throttled")
-    assert next_poll(_state(), Outcome("throttled", retry_after=900.0), now=NOW,
-                     bounds=BOUNDS) == NextPoll(NOW + 900.0, "retry_after")
+    assert next_poll(
+        _state(error_streak=6), Outcome("throttled"), now=NOW, bounds=BOUNDS
+    ) == NextPoll(NOW + 300.0, "throttled")
+    assert next_poll(
+        _state(), Outcome("throttled", retry_after=900.0), now=NOW, bounds=BOUNDS
+    ) == NextPoll(NOW + 900.0, "retry_after")
 
 
 def test_host_budget_deferral_comes_back_when_the_host_has_room():
     """A deferred poll comes back after the limiter's wait (plus up to 10 % jitter)."""
-    result = next_poll(_state(error_streak=2), Outcome("deferred", retry_after=4.0),
-                       now=NOW, bounds=BOUNDS, rand=-0.5)
+    result = next_poll(
+        _state(error_streak=2),
+        Outcome("deferred", retry_after=4.0),
+        now=NOW,
+        bounds=BOUNDS,
+        rand=-0.5,
+    )
     assert result.reason == "host_budget"
     assert NOW + 4.0 <= result.at <= NOW + 4.4
 
@@ -175,8 +190,10 @@ def test_office_hours_feed_is_polled_often_by_day_and_rarely_at_night():
 def test_a_burst_brings_the_next_poll_closer():
     """Items published within the last hour shorten the wait for the rest of the burst."""
     calm = _steady(6 * 3600.0 + 780)
-    bursting = _state(published=(*calm.published, NOW - 600, NOW - 300, NOW - 60),
-                      tracked_since=calm.tracked_since)
+    bursting = _state(
+        published=(*calm.published, NOW - 600, NOW - 300, NOW - 60),
+        tracked_since=calm.tracked_since,
+    )
     assert _delay(bursting, bounds=WIDE) < _delay(calm, bounds=WIDE) / 2
 
 
@@ -265,19 +282,26 @@ _CACHE = st.none() | st.floats(min_value=0.0, max_value=7 * DAY)
 def test_next_poll_is_always_within_its_bounds(state, bounds, kind, cache, rand):
     """Without Retry-After the delay is in [min, max] after a success or a throttle and in
     [min, max_backoff] after an error, whatever the history, hints and jitter."""
-    result = next_poll(state, Outcome(kind, cache_lifetime=cache), now=NOW, bounds=bounds,
-                       rand=rand)
+    result = next_poll(
+        state, Outcome(kind, cache_lifetime=cache), now=NOW, bounds=bounds, rand=rand
+    )
     delay = result.at - NOW
     cap = bounds.max_backoff if kind == "error" else bounds.max_interval
     assert bounds.min_interval - EPS <= delay <= cap + EPS, result.reason
 
 
-@given(_STATES, _BOUNDS, st.sampled_from(["success", "error", "throttled", "deferred"]),
-       st.floats(min_value=0.0, max_value=86400.0), _RAND)
+@given(
+    _STATES,
+    _BOUNDS,
+    st.sampled_from(["success", "error", "throttled", "deferred"]),
+    st.floats(min_value=0.0, max_value=86400.0),
+    _RAND,
+)
 def test_next_poll_is_never_earlier_than_retry_after(state, bounds, kind, retry_after, rand):
     """Whatever the state and outcome, the next poll is no sooner than the Retry-After."""
-    result = next_poll(state, Outcome(kind, retry_after=retry_after), now=NOW, bounds=bounds,
-                       rand=rand)
+    result = next_poll(
+        state, Outcome(kind, retry_after=retry_after), now=NOW, bounds=bounds, rand=rand
+    )
     assert result.at >= NOW + retry_after
 
 
@@ -285,8 +309,7 @@ def test_next_poll_is_never_earlier_than_retry_after(state, bounds, kind, retry_
 def test_backoff_never_shrinks_as_the_error_streak_grows(bounds, rand, hints):
     """For a fixed rand, the error delay is non-decreasing in the error streak."""
     delays = [
-        next_poll(_state(error_streak=s, hints=hints), ERROR, now=NOW, bounds=bounds,
-                  rand=rand).at
+        next_poll(_state(error_streak=s, hints=hints), ERROR, now=NOW, bounds=bounds, rand=rand).at
         for s in range(0, 70)
     ]
     assert delays == sorted(delays)

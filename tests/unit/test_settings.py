@@ -285,7 +285,9 @@ _HOOK_KEY = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZg=="  # base64 of 16 bytes
 def test_every_sink_type_reads_with_its_defaults(tmp_path):
     """webhook, postgres, stdout and rotating jsonl sinks are typed settings with the
     documented defaults; the webhook secret comes from the environment."""
-    path = _toml(tmp_path, """
+    path = _toml(
+        tmp_path,
+        """
 [sinks.hook]
 type = "webhook"
 url = "https://hooks.example/in"
@@ -303,7 +305,8 @@ type = "jsonl"
 path = "out/a.jsonl"
 rotate_bytes = 1000000
 rotate_daily = true
-""")
+""",
+    )
     s = load_settings(path, environ={"SYNDICATE_SINKS__HOOK__SECRET": _HOOK_KEY})
     hook = s.sinks["hook"]
     assert (hook.type, hook.timeout, hook.concurrency) == ("webhook", 10.0, 4)
@@ -326,11 +329,13 @@ def test_two_rotating_webhook_secrets_are_both_used(tmp_path):
 
 @pytest.mark.parametrize(
     ("value", "reason"),
-    [(None, "required; set SYNDICATE_SINKS__HOOK__SECRET"),
-     ("hunter2-not-a-whsec", "must start with 'whsec_'"),
-     ("whsec_!!!notbase64", "not valid base64"),
-     ("whsec_c2hvcnQ=", "shorter than 16 bytes"),
-     (f"{_HOOK_KEY} {_HOOK_KEY} {_HOOK_KEY}", "give one secret, or two")],
+    [
+        (None, "required; set SYNDICATE_SINKS__HOOK__SECRET"),
+        ("hunter2-not-a-whsec", "must start with 'whsec_'"),
+        ("whsec_!!!notbase64", "not valid base64"),
+        ("whsec_c2hvcnQ=", "shorter than 16 bytes"),
+        (f"{_HOOK_KEY} {_HOOK_KEY} {_HOOK_KEY}", "give one secret, or two"),
+    ],
 )
 def test_webhook_secret_problems_name_the_variable_and_never_echo_it(tmp_path, value, reason):
     """A missing or malformed webhook secret is one clear problem without its value."""
@@ -346,7 +351,9 @@ def test_webhook_secret_problems_name_the_variable_and_never_echo_it(tmp_path, v
 def test_routing_to_unknown_sinks_is_a_config_error_per_feed(tmp_path):
     """A feed naming a sink that is not configured, or an empty list, is reported with
     the feed's index; routing to the default sink works when none is configured."""
-    path = _toml(tmp_path, """
+    path = _toml(
+        tmp_path,
+        """
 [[feeds]]
 url = "https://a.example/1"
 sinks = ["archive", "archiv"]
@@ -362,7 +369,8 @@ sinks = ["archive"]
 [sinks.archive]
 type = "jsonl"
 path = "a.jsonl"
-""")
+""",
+    )
     problems = _problems(path)
     assert problems == [
         f"{path}: feeds[0].sinks: unknown sink 'archiv' (configured: archive)",
@@ -378,7 +386,6 @@ def test_bad_postgres_table_name_is_refused(tmp_path):
     path = _toml(tmp_path, '[sinks.pg]\ntype = "postgres"\ndsn = "x"\ntable = "a; drop"\n')
     (problem,) = _problems(path)
     assert problem.startswith(f"{path}: sinks.pg.table: must be a lowercase SQL name")
-
 
 
 def test_feed_auth_env_and_headers_are_validated(tmp_path):
@@ -400,8 +407,9 @@ def test_feed_auth_env_and_headers_are_validated(tmp_path):
     assert "feeds[1].headers" in text and "use auth_env" in text
     assert "feeds[2].headers" in text and "set by the fetcher" in text
     good = tmp_path / "good.toml"
-    good.write_text('[[feeds]]\nurl = "https://a.example/f"\nauth_env = "A_AUTH"\n'
-                    'headers = { "X-Key" = "1" }\n')
+    good.write_text(
+        '[[feeds]]\nurl = "https://a.example/f"\nauth_env = "A_AUTH"\nheaders = { "X-Key" = "1" }\n'
+    )
     spec = load_settings(good, {}).feed_specs()[0]
     assert spec.auth_env == "A_AUTH" and spec.headers == (("X-Key", "1"),)
 

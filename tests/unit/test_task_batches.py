@@ -7,8 +7,13 @@ from worker.tasks import PROCESS_BATCH_BYTES, _by_size
 
 
 def _doc(n: int, size: int) -> FetchResult:
-    return FetchResult(feed_id=f"f{n}", url=f"https://x.example/{n}", status="ok",
-                       http_status=200, body=b"x" * size)
+    return FetchResult(
+        feed_id=f"f{n}",
+        url=f"https://x.example/{n}",
+        status="ok",
+        http_status=200,
+        body=b"x" * size,
+    )
 
 
 def test_documents_are_grouped_under_the_byte_limit_in_order() -> None:
@@ -16,12 +21,18 @@ def test_documents_are_grouped_under_the_byte_limit_in_order() -> None:
     docs = [_doc(n, quarter) for n in range(9)]
     batches = _by_size(docs, PROCESS_BATCH_BYTES)
     assert [[d.feed_id for d in b] for b in batches] == [
-        ["f0", "f1", "f2", "f3"], ["f4", "f5", "f6", "f7"], ["f8"]]
+        ["f0", "f1", "f2", "f3"],
+        ["f4", "f5", "f6", "f7"],
+        ["f8"],
+    ]
     assert all(sum(len(d.body) for d in b) <= PROCESS_BATCH_BYTES for b in batches)
 
 
 def test_a_document_over_the_limit_travels_alone() -> None:
     docs = [_doc(0, 10), _doc(1, PROCESS_BATCH_BYTES + 1), _doc(2, 10)]
     assert [[d.feed_id for d in b] for b in _by_size(docs, PROCESS_BATCH_BYTES)] == [
-        ["f0"], ["f1"], ["f2"]]
+        ["f0"],
+        ["f1"],
+        ["f2"],
+    ]
     assert _by_size([], PROCESS_BATCH_BYTES) == []

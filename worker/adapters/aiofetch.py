@@ -104,9 +104,7 @@ class AsyncFetcher:
         self._resolver = resolver
         self._check = address_check
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="aiofetch", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop.run_forever, name="aiofetch", daemon=True)
         self._thread.start()
         self._session: aiohttp.ClientSession | None = self._run(self._open())
 
@@ -187,14 +185,18 @@ class AsyncFetcher:
                 if interpret(status, None, now).meaning == "ok":
                     body = await self._read_body(feed, response)
                 return response_result(
-                    request, url=url, status=status, header=response.headers.get, body=body,
-                    hops=hops, now=now, started=started,
+                    request,
+                    url=url,
+                    status=status,
+                    header=response.headers.get,
+                    body=body,
+                    hops=hops,
+                    now=now,
+                    started=started,
                 )
             finally:
                 response.release()
-        raise FetchRefused(
-            feed, f"more than {self.policy.max_redirects} redirects (last to {url})"
-        )
+        raise FetchRefused(feed, f"more than {self.policy.max_redirects} redirects (last to {url})")
 
     def _vet_literal(self, feed: str, url: str) -> None:
         """aiohttp connects to an IP literal without asking the resolver, and yarl refuses
@@ -215,9 +217,7 @@ class AsyncFetcher:
         except AddressRefused as exc:
             raise FetchRefused(feed, f"refused address: {exc}") from exc
 
-    async def _send(
-        self, feed: str, url: str, headers: dict[str, str]
-    ) -> aiohttp.ClientResponse:
+    async def _send(self, feed: str, url: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
         assert self._session is not None
         for attempt in (1, 2):
             try:

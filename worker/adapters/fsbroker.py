@@ -24,6 +24,7 @@ import os
 import uuid
 from queue import Empty
 from time import monotonic
+from typing import Any
 
 import structlog
 from kombu.exceptions import ChannelError
@@ -37,7 +38,9 @@ TRANSPORT = f"{__name__}:Transport"
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, payload: dict, **kwargs: object) -> None:
+    # kombu's own classes disagree on this signature (virtual: message; filesystem:
+    # payload, **kwargs): this one is filesystem's.
+    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         # A leading dot and a trailing suffix: no consumer or depth count matches it.
@@ -51,7 +54,7 @@ class Channel(filesystem.Channel):
                 os.unlink(partial)
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
 
-    def _get(self, queue: str) -> dict:
+    def _get(self, queue: Any, timeout: Any = None) -> Any:
         wanted = f"{queue}.msg"
         claimed_dir = self.processed_folder
         for name in sorted(os.listdir(self.data_folder_in)):
@@ -69,7 +72,7 @@ class Channel(filesystem.Channel):
             except OSError as exc:
                 raise ChannelError(f"Cannot read file {claimed!r} from queue.") from exc
             try:
-                message = loads(bytes_to_str(payload))
+                message: dict[str, Any] = loads(bytes_to_str(payload))
             except ValueError as exc:
                 self._set_aside(claimed, name, queue, len(payload), exc)
                 continue

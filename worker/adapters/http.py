@@ -62,10 +62,21 @@ ACCEPT_FEEDS = (
 # takes an output limit (``output_buffer_limit``) since brotli 1.2.
 ACCEPT_ENCODING = "gzip, deflate, br"
 # Headers a feed's config may not set: they belong to the transport or to us.
-RESERVED_HEADERS = frozenset({
-    "host", "content-length", "transfer-encoding", "connection", "accept-encoding", "te",
-    "upgrade", "trailer", "keep-alive", "proxy-authorization", "proxy-connection",
-})
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "accept-encoding",
+        "te",
+        "upgrade",
+        "trailer",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-connection",
+    }
+)
 # Each decoder call returns at most about this much, so the cap is checked often.
 DECODE_STEP = 64 * 1024
 T = TypeVar("T")
@@ -293,9 +304,7 @@ class GuardedClient:
             timeout=httpx.Timeout(policy.timeout),
             headers={"User-Agent": policy.user_agent},
         )
-        self._pool = ThreadPoolExecutor(
-            max_workers=policy.concurrency, thread_name_prefix="fetch"
-        )
+        self._pool = ThreadPoolExecutor(max_workers=policy.concurrency, thread_name_prefix="fetch")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -336,12 +345,16 @@ class GuardedClient:
                 if interpret(status, None, now).meaning == "ok":
                     body = self._read_body(feed, response)
                 return response_result(
-                    request, url=url, status=status, header=response.headers.get, body=body,
-                    hops=hops, now=now, started=started,
+                    request,
+                    url=url,
+                    status=status,
+                    header=response.headers.get,
+                    body=body,
+                    hops=hops,
+                    now=now,
+                    started=started,
                 )
-        raise FetchRefused(
-            feed, f"more than {self.policy.max_redirects} redirects (last to {url})"
-        )
+        raise FetchRefused(feed, f"more than {self.policy.max_redirects} redirects (last to {url})")
 
     def _send(self, feed: str, url: str, headers: dict[str, str]) -> Any:
         try:
@@ -381,7 +394,6 @@ class GuardedClient:
         except httpx.TransportError as exc:
             raise FetchConnectError(feed, f"body interrupted: {_reason(exc)}") from exc
         return body.finish()
-
 
     def post(
         self, url: str, body: bytes, headers: dict[str, str], *, timeout: float, label: str
@@ -484,7 +496,9 @@ def response_result(
         permanent_redirect=permanent_target(hops),
         cache_lifetime=cache_lifetime(
             header("cache-control"), header("expires"), header("date"), now
-        ) if fine else None,
+        )
+        if fine
+        else None,
     )
 
 

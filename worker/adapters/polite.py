@@ -64,9 +64,7 @@ class PoliteFetcher:
         try:
             fetched = self.transport.fetch_many([requests[n] for n in granted], now)
         finally:
-            self.limiter.release_many(
-                [(hosts[n], grants[n].token or "") for n in granted]
-            )
+            self.limiter.release_many([(hosts[n], grants[n].token or "") for n in granted])
         for n, result in zip(granted, fetched, strict=True):
             results[n] = result
         return [r for r in results if r is not None]

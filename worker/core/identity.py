@@ -286,7 +286,8 @@ def resolve(
         aliases = tuple(k for k in entry.ids() if k != article_id and k not in records)
         items.append(
             Resolved(
-                article=entry.article if entry.article.article_id == article_id
+                article=entry.article
+                if entry.article.article_id == article_id
                 else replace(entry.article, article_id=article_id),
                 record=record,
                 matched_by=kind,

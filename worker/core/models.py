@@ -138,12 +138,14 @@ class FeedState:
         its recursive walk, and saving the states of a fetch batch is done for every
         poll (4 % of a warm pass's worker time). A test keeps the two equal."""
         d = {name: getattr(self, name) for name in _STATE_FIELDS}
-        d["polls"] = tuple(
-            {name: getattr(p, name) for name in _POLL_FIELDS} for p in self.polls
-        )
+        d["polls"] = tuple({name: getattr(p, name) for name in _POLL_FIELDS} for p in self.polls)
         h = self.hints
-        d["hints"] = {"ttl": h.ttl, "update_interval": h.update_interval,
-                      "skip_hours": h.skip_hours, "skip_days": h.skip_days}
+        d["hints"] = {
+            "ttl": h.ttl,
+            "update_interval": h.update_interval,
+            "skip_hours": h.skip_hours,
+            "skip_days": h.skip_days,
+        }
         return d
 
     @classmethod

@@ -117,8 +117,15 @@ def normalize_document(
         if remembered is not None:
             content_key, _, hashed = remembered.partition(" ")
             articles.append(
-                known_entry(entry, source, fetched_url, parsed.language, limits=limits,
-                            content_key=content_key, content_hash=hashed)
+                known_entry(
+                    entry,
+                    source,
+                    fetched_url,
+                    parsed.language,
+                    limits=limits,
+                    content_key=content_key,
+                    content_hash=hashed,
+                )
             )
             keys.append(content_key)
         else:
@@ -149,12 +156,23 @@ def _context(
 def entry_digest(entry: RawEntry, context: bytes) -> str:
     """A digest of everything normalization reads of one entry, in its context."""
     h = hashlib.blake2b(context, digest_size=9)
-    for value in (entry.guid, entry.link, entry.title, entry.summary, entry.content,
-                  entry.published, entry.updated, entry.image, entry.language, entry.base):
+    for value in (
+        entry.guid,
+        entry.link,
+        entry.title,
+        entry.summary,
+        entry.content,
+        entry.published,
+        entry.updated,
+        entry.image,
+        entry.language,
+        entry.base,
+    ):
         h.update(b"\x00" if value is None else b"\x01" + value.encode("utf-8", "surrogatepass"))
         h.update(b"\x1f")
-    h.update(repr((entry.authors, entry.categories, entry.enclosures)).encode(
-        "utf-8", "surrogatepass"))
+    h.update(
+        repr((entry.authors, entry.categories, entry.enclosures)).encode("utf-8", "surrogatepass")
+    )
     return h.hexdigest()
 
 
@@ -174,8 +192,15 @@ def known_entry(
 ) -> Article:
     """An entry met before, unchanged: its Article without the body (content, summary,
     removed boilerplate), with the content key and hash its full normalization gave."""
-    return _without_body(raw, source, fetched_url, feed_language, limits,
-                         content_key=content_key, content_hash=content_hash)
+    return _without_body(
+        raw,
+        source,
+        fetched_url,
+        feed_language,
+        limits,
+        content_key=content_key,
+        content_hash=content_hash,
+    )
 
 
 def normalize_entry(

@@ -141,8 +141,9 @@ def _simple_canonical(url: str) -> str | None:
     if port is not None and (int(port) > 65535 or int(port) == _DEFAULT_PORTS[scheme]):
         return None
     netloc = f"{host}:{port}" if port else host
-    kept = [p for p in query.split("&") if not is_tracking_param(p.partition("=")[0])] \
-        if query else []
+    kept = (
+        [p for p in query.split("&") if not is_tracking_param(p.partition("=")[0])] if query else []
+    )
     return f"{scheme}://{netloc}{path}?{'&'.join(kept)}" if kept else f"{scheme}://{netloc}{path}"
 
 

@@ -125,8 +125,9 @@ def serve_demo(
     for section, (path, ctype, render) in RENDERERS.items():
         own = [s for s in stories if s["section"] == section]
 
-        def route(own: list[Story] = own, render: Callable[..., bytes] = render,
-                  ctype: str = ctype) -> Resource:
+        def route(
+            own: list[Story] = own, render: Callable[..., bytes] = render, ctype: str = ctype
+        ) -> Resource:
             shown = min(len(own), initial + int((clock() - started) // interval))
             times = [started + i * interval for i in range(shown)]
             visible = own[:shown]

@@ -89,8 +89,10 @@ class FeedServer:
             headers.append(("Last-Modified", formatdate(res.modified, usegmt=True)))
         if res.status == 200 and (
             req.headers.get("If-None-Match") == res.etag
-            or (res.modified and req.headers.get("If-Modified-Since") == dict(headers).get(
-                "Last-Modified"))
+            or (
+                res.modified
+                and req.headers.get("If-Modified-Since") == dict(headers).get("Last-Modified")
+            )
         ):
             self.conditional_hits[path] += 1
             self._send(req, 304, b"", headers)

@@ -88,8 +88,11 @@ class RedisHostLimiter:
         grants: list[Grant | None] = [None] * len(hosts)
         for positions, replies in zip(by_host.values(), pipe.execute(), strict=True):
             for n, (ok, wait) in zip(positions, replies, strict=True):
-                grants[n] = (Grant(True, token=tokens[n]) if int(ok) == 1
-                             else Grant(False, retry_in=float(wait)))
+                grants[n] = (
+                    Grant(True, token=tokens[n])
+                    if int(ok) == 1
+                    else Grant(False, retry_in=float(wait))
+                )
         return [g for g in grants if g is not None]
 
     def release(self, host: str, token: str) -> None:

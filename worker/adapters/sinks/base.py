@@ -41,8 +41,13 @@ def open_sink(name: str, conf: SinkSettings, settings: Settings) -> Sink:
     if conf.type == "jsonl":
         from worker.adapters.sinks.jsonl import JsonlSink
 
-        return JsonlSink(name, conf.path, rotate_bytes=conf.rotate_bytes,
-                         rotate_daily=conf.rotate_daily, dedupe_files=conf.dedupe_files)
+        return JsonlSink(
+            name,
+            conf.path,
+            rotate_bytes=conf.rotate_bytes,
+            rotate_daily=conf.rotate_daily,
+            dedupe_files=conf.dedupe_files,
+        )
     if conf.type == "redis_stream":
         from worker.adapters.sinks.redis_stream import RedisStreamSink
 
@@ -71,13 +76,18 @@ def open_sink(name: str, conf: SinkSettings, settings: Settings) -> Sink:
                 concurrency=conf.concurrency,
             )
         )
-        return WebhookSink(name, conf.url, conf.signing_keys(), client,
-                           timeout=conf.timeout, concurrency=conf.concurrency)
+        return WebhookSink(
+            name,
+            conf.url,
+            conf.signing_keys(),
+            client,
+            timeout=conf.timeout,
+            concurrency=conf.concurrency,
+        )
     if conf.type == "postgres":
         from worker.adapters.sinks.postgres import PostgresSink
 
-        return PostgresSink(name, conf.dsn, table=conf.table,
-                            connect_timeout=conf.connect_timeout)
+        return PostgresSink(name, conf.dsn, table=conf.table, connect_timeout=conf.connect_timeout)
     if conf.type == "stdout":
         from worker.adapters.sinks.stdout import StdoutSink
 

@@ -159,8 +159,13 @@ class JsonlSink:
             n += 1
             target = self.path.with_name(f"{self.path.stem}-{stamp}-{n}{self.path.suffix}")
         os.rename(self.path, target)
-        log.info("sink.jsonl_rotated", sink=self.name, path=str(target), bytes=st.st_size,
-                 reason="size" if by_size else "day")
+        log.info(
+            "sink.jsonl_rotated",
+            sink=self.name,
+            path=str(target),
+            bytes=st.st_size,
+            reason="size" if by_size else "day",
+        )
         self._recent.append((st.st_ino, self._ids))
         os.close(self._fd)
         self._open_current()
@@ -184,8 +189,9 @@ class JsonlSink:
                 break
             pos = start
         os.ftruncate(self._fd, pos)
-        log.warning("sink.jsonl_torn_line_removed", sink=self.name, path=str(self.path),
-                    bytes=size - pos)
+        log.warning(
+            "sink.jsonl_torn_line_removed", sink=self.name, path=str(self.path), bytes=size - pos
+        )
 
     def _catch_up(self) -> None:
         """Learn the ids appended since we last looked (by us or another process)."""

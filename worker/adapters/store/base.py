@@ -106,9 +106,7 @@ class Store(Protocol):
         newest first, at most ``limit`` articles."""
         ...
 
-    def remember_paragraphs(
-        self, entries: Sequence[ParagraphEntry], now: float, keep: int
-    ) -> None:
+    def remember_paragraphs(self, entries: Sequence[ParagraphEntry], now: float, keep: int) -> None:
         """Remember articles' paragraph fingerprints, each ``(source, article_id,
         fingerprints)``, in one round trip (once per article: remembering an id again
         changes nothing), keeping only each source's newest ``keep``."""
@@ -160,9 +158,7 @@ class Store(Protocol):
 
     def delivery_attempts(self, sink: str, event_ids: Sequence[str]) -> dict[str, int]: ...
 
-    def delivery_failures(
-        self, sink: str, event_ids: Sequence[str]
-    ) -> dict[str, FailureHistory]:
+    def delivery_failures(self, sink: str, event_ids: Sequence[str]) -> dict[str, FailureHistory]:
         """Attempts, first failure and last error of the given deliveries still pending."""
         ...
 

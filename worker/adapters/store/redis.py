@@ -557,8 +557,15 @@ class RedisStore:
             return []
         period = int(now // self.period)
         args: list[Any] = [
-            self.p, now, lease, self.seen_ttl, self.event_ttl, period,
-            self.index_ttl + self.period, BUCKET_CAP, SHARD,
+            self.p,
+            now,
+            lease,
+            self.seen_ttl,
+            self.event_ttl,
+            period,
+            self.index_ttl + self.period,
+            BUCKET_CAP,
+            SHARD,
         ]
         for c in commits:
             args += [
@@ -586,9 +593,7 @@ class RedisStore:
         docs = cast(list[bytes | None], self.r.hmget(self._k("parafp", source), ids))
         return [tuple(json.loads(d)) for d in docs if d is not None]
 
-    def remember_paragraphs(
-        self, entries: Sequence[ParagraphEntry], now: float, keep: int
-    ) -> None:
+    def remember_paragraphs(self, entries: Sequence[ParagraphEntry], now: float, keep: int) -> None:
         if not entries:
             return
         # One script call per source (a document's articles mostly share one): a call
@@ -596,8 +601,7 @@ class RedisStore:
         # per-call script handling.
         by_source: dict[str, list[Any]] = {}
         for source, article_id, fingerprints in entries:
-            by_source.setdefault(source, []).extend(
-                (article_id, json.dumps(list(fingerprints))))
+            by_source.setdefault(source, []).extend((article_id, json.dumps(list(fingerprints))))
         pipe = self.r.pipeline(transaction=False)
         for source, pairs in by_source.items():
             self._remember(
@@ -612,8 +616,9 @@ class RedisStore:
             return []
         # One script reads every period's bucket of every band inside Redis: a client
         # pipeline of the same HGETs cost ~35 ms of client CPU per document.
-        found = cast(bytes, self._near(args=[self.p, int(now // self.period), PERIODS, SHARD,
-                                             *bands]))
+        found = cast(
+            bytes, self._near(args=[self.p, int(now // self.period), PERIODS, SHARD, *bands])
+        )
         return found.decode().split(",") if found else []
 
     def load_feed_identities(self, feed_ids: Sequence[str]) -> dict[str, FeedIdentity]:
@@ -669,8 +674,18 @@ class RedisStore:
         if not event_ids:
             return
         sinks = self._known_sinks()
-        self._ack(args=[self.p, sink, time.time(), self.event_ttl, MIN_EVENT_TTL, len(sinks),
-                        *sinks, *event_ids])
+        self._ack(
+            args=[
+                self.p,
+                sink,
+                time.time(),
+                self.event_ttl,
+                MIN_EVENT_TTL,
+                len(sinks),
+                *sinks,
+                *event_ids,
+            ]
+        )
 
     def _known_sinks(self) -> list[str]:
         return sorted(m.decode() for m in cast(set[bytes], self.r.smembers(self._k("sinks"))))
@@ -694,9 +709,7 @@ class RedisStore:
     def delivery_attempts(self, sink: str, event_ids: Sequence[str]) -> dict[str, int]:
         return {e: h.attempts for e, h in self.delivery_failures(sink, event_ids).items()}
 
-    def delivery_failures(
-        self, sink: str, event_ids: Sequence[str]
-    ) -> dict[str, FailureHistory]:
+    def delivery_failures(self, sink: str, event_ids: Sequence[str]) -> dict[str, FailureHistory]:
         if not event_ids:
             return {}
         pipe = self.r.pipeline(transaction=False)
@@ -743,8 +756,14 @@ class RedisStore:
             for (event_id, dead_at), info in zip(entries, infos, strict=True):
                 attempts, first, error = (info or b"0||").decode().split("|", 2)
                 found.append(
-                    DeadLetter(name, event_id.decode(), dead_at, int(attempts),
-                               float(first) if first else None, error)
+                    DeadLetter(
+                        name,
+                        event_id.decode(),
+                        dead_at,
+                        int(attempts),
+                        float(first) if first else None,
+                        error,
+                    )
                 )
         found.sort(key=lambda d: (d.dead_at, d.sink, d.event_id))
         return found[:limit]
@@ -782,8 +801,9 @@ class RedisStore:
             start, skip = float(at), int(n)
         entries = cast(
             list[tuple[bytes, float]],
-            self.r.zrangebyscore(self._k("hist"), start, until, start=skip, num=limit,
-                                 withscores=True),
+            self.r.zrangebyscore(
+                self._k("hist"), start, until, start=skip, num=limit, withscores=True
+            ),
         )
         ids = [e.decode() for e, _ in entries]
         if len(entries) < limit:
@@ -832,14 +852,23 @@ class RedisStore:
         # One script call for the counter and every receipt: a pipeline of an HSET and
         # an EXPIRE per shard cost about 5 ms of client CPU per 500 events.
         self._receipts(
-            args=[self.p, sink, f"{now:.3f}", int(now // DAY), self.receipt_ttl + DAY,
-                  RCPT_SHARD, max(0, len(event_ids) - duplicates), *event_ids],
+            args=[
+                self.p,
+                sink,
+                f"{now:.3f}",
+                int(now // DAY),
+                self.receipt_ttl + DAY,
+                RCPT_SHARD,
+                max(0, len(event_ids) - duplicates),
+                *event_ids,
+            ],
             client=pipe,
         )
         per_feed: dict[str, list[str]] = {}
         for sample in samples:
             per_feed.setdefault(sample.feed_id, []).append(
-                f"{sample.published:.0f}:{sample.latency:.1f}")
+                f"{sample.published:.0f}:{sample.latency:.1f}"
+            )
         for feed_id, values in per_feed.items():
             key = self._k("lat", feed_id)
             pipe.lpush(key, *values)
@@ -870,8 +899,9 @@ class RedisStore:
                 last_delivered_at=last_at.get(sink),
             )
         for sink in delivered.keys() - out.keys():
-            out[sink] = DeliveryTotals(delivered=delivered[sink],
-                                       last_delivered_at=last_at.get(sink))
+            out[sink] = DeliveryTotals(
+                delivered=delivered[sink], last_delivered_at=last_at.get(sink)
+            )
         for sink, n in self.dead_letter_counts().items():
             out[sink] = dataclasses.replace(out.get(sink, DeliveryTotals()), dead_lettered=n)
         return out

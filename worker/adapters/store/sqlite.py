@@ -371,9 +371,7 @@ class SqliteStore:
         ).fetchall()
         return [tuple(json.loads(r[0])) for r in rows]
 
-    def remember_paragraphs(
-        self, entries: Sequence[ParagraphEntry], now: float, keep: int
-    ) -> None:
+    def remember_paragraphs(self, entries: Sequence[ParagraphEntry], now: float, keep: int) -> None:
         if not entries:
             return
         with self._tx() as c:
@@ -419,10 +417,7 @@ class SqliteStore:
             c.executemany(
                 "INSERT INTO feed_identity (feed_id, doc) VALUES (?, ?) "
                 "ON CONFLICT (feed_id) DO UPDATE SET doc = excluded.doc",
-                [
-                    (p.feed_id, json.dumps(p.to_dict(), separators=(",", ":")))
-                    for p in profiles
-                ],
+                [(p.feed_id, json.dumps(p.to_dict(), separators=(",", ":"))) for p in profiles],
             )
 
     # -- outbox ------------------------------------------------------------------------
@@ -500,9 +495,7 @@ class SqliteStore:
     def delivery_attempts(self, sink: str, event_ids: Sequence[str]) -> dict[str, int]:
         return {e: h.attempts for e, h in self.delivery_failures(sink, event_ids).items()}
 
-    def delivery_failures(
-        self, sink: str, event_ids: Sequence[str]
-    ) -> dict[str, FailureHistory]:
+    def delivery_failures(self, sink: str, event_ids: Sequence[str]) -> dict[str, FailureHistory]:
         out: dict[str, FailureHistory] = {}
         for part in _chunks(event_ids):
             rows = self.conn.execute(
@@ -529,8 +522,14 @@ class SqliteStore:
                     "INSERT OR REPLACE INTO dead_letters "
                     "(sink, event_id, dead_at, attempts, first_failed_at, error) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (sink, event_id, now, row[0] + 1, row[1] if row[1] is not None else now,
-                     reason),
+                    (
+                        sink,
+                        event_id,
+                        now,
+                        row[0] + 1,
+                        row[1] if row[1] is not None else now,
+                        reason,
+                    ),
                 )
                 moved += 1
         return moved
@@ -545,9 +544,7 @@ class SqliteStore:
         return [DeadLetter(*r) for r in rows]
 
     def dead_letter_counts(self) -> dict[str, int]:
-        rows = self.conn.execute(
-            "SELECT sink, count(*) FROM dead_letters GROUP BY sink"
-        ).fetchall()
+        rows = self.conn.execute("SELECT sink, count(*) FROM dead_letters GROUP BY sink").fetchall()
         return dict(rows)
 
     def replay_dead_letters(
