@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from worker.core.errors import ConfigError
+from worker.core.http_policy import RESERVED_HEADERS
 from worker.core.models import FeedSpec
 
 DEFAULT_CONFIG_PATH = "config/syndicate.toml"
@@ -39,21 +40,6 @@ ENV_PREFIX = "SYNDICATE_"
 # The sink used when none is configured.
 DEFAULT_SINK = "articles"
 SECRET_KEYS = frozenset({"secret", "secrets", "password", "token"})
-# Request headers that belong to the fetcher (worker/adapters/http.py RESERVED_HEADERS).
-_RESERVED_HEADERS = frozenset(
-    {
-        "host",
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "accept-encoding",
-        "te",
-        "upgrade",
-        "trailer",
-        "keep-alive",
-        "proxy-connection",
-    }
-)
 
 
 class _Model(BaseModel):
@@ -127,7 +113,7 @@ class FeedSettings(_Model):
                     f"header {name!r} would put a secret in the config file; "
                     "use auth_env (basic auth from the environment)"
                 )
-            if lower in _RESERVED_HEADERS:
+            if lower in RESERVED_HEADERS:
                 raise ValueError(f"header {name!r} is set by the fetcher and cannot be changed")
         return headers
 

@@ -48,6 +48,7 @@ from worker.core.errors import (
 )
 from worker.core.http_policy import (
     REDIRECTS,
+    RESERVED_HEADERS,
     cache_lifetime,
     interpret,
     permanent_target,
@@ -61,22 +62,6 @@ ACCEPT_FEEDS = (
 # Only encodings we decode with a bounded decoder are offered. brotli's Decompressor
 # takes an output limit (``output_buffer_limit``) since brotli 1.2.
 ACCEPT_ENCODING = "gzip, deflate, br"
-# Headers a feed's config may not set: they belong to the transport or to us.
-RESERVED_HEADERS = frozenset(
-    {
-        "host",
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "accept-encoding",
-        "te",
-        "upgrade",
-        "trailer",
-        "keep-alive",
-        "proxy-authorization",
-        "proxy-connection",
-    }
-)
 # Each decoder call returns at most about this much, so the cap is checked often.
 DECODE_STEP = 64 * 1024
 T = TypeVar("T")

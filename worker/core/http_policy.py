@@ -23,6 +23,24 @@ MAX_CACHE_LIFETIME = 7 * 24 * 3600.0
 # Clock skew tolerated before a Last-Modified "in the future" is distrusted (seconds).
 CLOCK_SKEW = 300.0
 
+# Request headers that belong to the transport or to the fetcher: a feed's config may not
+# set them (settings rejects them), and the fetcher drops any that get through.
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "accept-encoding",
+        "te",
+        "upgrade",
+        "trailer",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-connection",
+    }
+)
+
 PERMANENT_REDIRECTS = frozenset({301, 308})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
