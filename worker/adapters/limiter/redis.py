@@ -85,15 +85,15 @@ class RedisHostLimiter:
                 ],
                 client=pipe,
             )
-        grants: list[Grant | None] = [None] * len(hosts)
+        granted: dict[int, Grant] = {}
         for positions, replies in zip(by_host.values(), pipe.execute(), strict=True):
             for n, (ok, wait) in zip(positions, replies, strict=True):
-                grants[n] = (
+                granted[n] = (
                     Grant(True, token=tokens[n])
                     if int(ok) == 1
                     else Grant(False, retry_in=float(wait))
                 )
-        return [g for g in grants if g is not None]
+        return [granted[n] for n in range(len(hosts))]
 
     def release(self, host: str, token: str) -> None:
         self.release_many([(host, token)])
