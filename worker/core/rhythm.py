@@ -95,8 +95,13 @@ def learn(published: Sequence[float], tracked_since: float | None, now: float) -
 
 def _exposure(start: float, end: float, width: float, size: int, offset: int = 0) -> list[float]:
     """Seconds of [start, end] that fall in each bucket (hour of day, day of week)."""
-    out = [0.0] * size
-    t = start
+    # Each whole cycle (a day of hours, a week of days) gives every bucket one width; only
+    # the rest is walked. Walking a 30-day window hour by hour was 0.23 ms, most of a
+    # poll's scheduling, for every feed followed that long (benchmarks/profile_fetch.py).
+    cycle = width * size
+    whole = math.floor((end - start) / cycle) if end > start else 0
+    out = [whole * width] * size
+    t = start + whole * cycle
     for _ in range(int((end - start) / width) + 2):
         if t >= end:
             break
