@@ -138,6 +138,21 @@ class Ours:
             seen_at[guid] = int(entry_id.split(b"-")[0]) / 1000
         return PassResult(seconds, self.r.xlen(STREAM) - before, len(self.urls), seen_at)
 
+    def age(self, days: float) -> None:
+        """Date every feed's state as followed for ``days``, as a running service's feeds
+        are: the scheduler then reads a full window of history, as it does in steady
+        state, not the few seconds the cold pass gave it."""
+        since = time.time() - days * 86400
+        keys = [k for k in self.r.scan_iter(f"{PREFIX}:feed:*", count=1000)]
+        states = self.r.pipeline(transaction=False)
+        for key in keys:
+            states.hget(key, "state")
+        pipe = self.r.pipeline(transaction=False)
+        for key, raw in zip(keys, states.execute(), strict=True):
+            if raw is not None:
+                pipe.hset(key, "state", json.dumps({**json.loads(raw), "tracked_since": since}))
+        pipe.execute()
+
     def memory(self, articles: int) -> tuple[float, float]:
         """Bytes per feed and per remembered article of store state (the stream excluded)."""
         stream = int(self.r.memory_usage(STREAM) or 0)

@@ -5,7 +5,9 @@ on the same farm feeds, in the same run, alternating.
 
 For each system and round: a fresh farm (same seed, same content), a cold pass (every
 entry new) and a warm pass after 10 % of the feeds published one item (about 90 % of the
-responses are 304). Prints entries/s cold, feeds/s warm, publication-to-sink latency
+responses are 304); before the warm pass our feeds' states are dated as followed for
+``--tracked-days`` (30), so the scheduler works on the history a running service has.
+Prints entries/s cold, feeds/s warm, publication-to-sink latency
 p50/p95 on the warm pass, peak RSS, Redis bytes per feed and per article, and every
 figure's ratio to each peer (medians over rounds).
 """
@@ -170,6 +172,7 @@ def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             with spying(args.spy_cold, system.procs[1].pid):
                 cold = system.run_pass(cold_expect, farm.requests)
             print(f"  ours cold {cpu_line(meter.stop(), cold.seconds)}", flush=True)
+            system.age(args.tracked_days)
             changed = farm.advance(args.change)
             meter.start()
             with spying(args.spy_warm, system.procs[1].pid):
@@ -228,6 +231,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="farm ms per response")
     parser.add_argument("--change", type=float, default=0.1, help="fraction changed for warm")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--tracked-days", type=float, default=30.0,
+                        help="before the warm pass, date our feeds' states as followed "
+                             "this long, as in a running service (0: as the cold pass left them)")
     parser.add_argument("--systems", default="ours,reader,naive")
     parser.add_argument("--reader-workers", type=int, default=16)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
