@@ -206,3 +206,21 @@ def test_scrub_is_idempotent_and_encodable(raw):
     # A lone CR stays (one-line fields collapse it into a space, like any whitespace).
     assert not FORBIDDEN.search(once.replace("\r", ""))
     once.encode("utf-8")
+
+
+# Every character str.isspace() knows, and some that are not whitespace at all.
+_WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+_RULE = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u3000]+")
+
+
+@given(st.text(alphabet=_WHITESPACE + "ab\u00e9\u201c\u200b\x00", max_size=40))
+def test_collapse_is_its_rule_whatever_whitespace_it_meets(value):
+    """The str.split() route of collapse() gives what its rule gives: newlines and the
+    listed spaces collapse to one space, the ends are stripped, other whitespace stays."""
+    assert collapse(value) == _RULE.sub(" ", value.replace("\n", " ")).strip()
+
+
+@pytest.mark.parametrize("space", list(_WHITESPACE), ids=lambda c: f"U+{ord(c):04X}")
+def test_collapse_treats_each_whitespace_character_by_its_rule(space):
+    for value in (f"a{space}b", f"a {space} b", f"{space}a{space}", f"a{space}{space}b"):
+        assert collapse(value) == _RULE.sub(" ", value.replace("\n", " ")).strip()

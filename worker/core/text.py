@@ -15,6 +15,9 @@ _UNSAFE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufeff\ufffe\uffff]"
 )
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u3000]+")
+# Whitespace to str.split() that _SPACES keeps inside a line (separators, NEL, ogham and
+# narrow spaces): where one occurs, collapse() cannot take the str.split() route.
+_KEPT_SPACES = re.compile("[\x1c-\x1f\x85\u1680\u2028\u2029\u202f\u205f]")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 _TAG_HINT = re.compile(r"<[a-zA-Z/!]")
 _CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));?")
@@ -70,6 +73,10 @@ def scrub(value: str) -> str:
 
 def collapse(value: str) -> str:
     """One space between words, no leading or trailing space."""
+    if _KEPT_SPACES.search(value) is None:
+        # Every whitespace character here is one the rule below collapses: str.split()
+        # gives the same, about twice as fast (collapse was 8 % of a cold pass).
+        return " ".join(value.split())
     return _SPACES.sub(" ", value.replace("\n", " ")).strip()
 
 
