@@ -16,6 +16,7 @@ bounded: items beyond ``max_entries`` (oldest first) and categories beyond
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 
 from lxml import etree
@@ -147,12 +148,16 @@ def _complete_items_only(
     root: etree._Element | None = None
     started: list[etree._Element] = []
     complete: set[etree._Element] = set()
-    try:
+    # An item is complete when its end tag is read while the data is fed. libxml2 2.14
+    # and newer (lxml 6 wheels) also close every element still open when the parser is
+    # closed, and report those ends too: they are not end tags the document has.
+    with contextlib.suppress(etree.XMLSyntaxError):
         parser.feed(data)
+    fed = list(parser.read_events())
+    with contextlib.suppress(etree.XMLSyntaxError):
         parser.close()
-    except etree.XMLSyntaxError:
-        pass
-    for event, el in parser.read_events():
+    closing = [(event, el) for event, el in parser.read_events() if event == "start"]
+    for event, el in fed + closing:
         if root is None:
             root = el
         if split(el.tag)[1] in ("item", "entry"):
