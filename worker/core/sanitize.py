@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import nh3
 
@@ -54,12 +55,15 @@ def _url_filter(base: str | None) -> Callable[[str, str, str], str | None]:
     return keep
 
 
-def sanitize_html(markup: str | None, base: str | None) -> str | None:
-    """Allowlisted HTML with absolute http(s) URLs; scripts, handlers and styles gone."""
-    if not markup:
-        return None
-    cleaned = nh3.clean(
-        scrub(markup),
+# Cleaners kept for the last few base URLs: a base is usually the feed's own URL, so a
+# document's entries share one. ``nh3.clean`` builds its sanitizer from the Python sets
+# on every call, which was about two thirds of a sanitize (51 against 19 us a farm body).
+_CLEANERS = 64
+
+
+@lru_cache(maxsize=_CLEANERS)
+def _cleaner(base: str | None) -> nh3.Cleaner:
+    return nh3.Cleaner(
         tags=set(TAGS),
         clean_content_tags=set(CONTENT_DROPPED),
         attributes=ATTRIBUTES,
@@ -68,6 +72,13 @@ def sanitize_html(markup: str | None, base: str | None) -> str | None:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
+
+
+def sanitize_html(markup: str | None, base: str | None) -> str | None:
+    """Allowlisted HTML with absolute http(s) URLs; scripts, handlers and styles gone."""
+    if not markup:
+        return None
+    cleaned = _cleaner(base).clean(scrub(markup))
     # nh3 decodes character references ("&#x202e;", "&#1;") and writes the characters out.
     cleaned = scrub(cleaned).strip()
     return cleaned or None
