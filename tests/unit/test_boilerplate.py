@@ -400,3 +400,55 @@ def test_the_screen_searches_config_patterns_as_they_are() -> None:
     assert not rules.may_occur("<p>sponsored by acme</p>")  # the pattern is case-sensitive
     assert not boilerplate.DEFAULT_RULES.may_occur("<p>A plain story paragraph.</p>")
     assert boilerplate.DEFAULT_RULES.may_occur("<p>ALSO READ: more</p>")
+
+
+_BODY_PIECES = st.sampled_from(
+    [
+        "<p>",
+        "</p>",
+        "<div>",
+        "</div>",
+        "<li>",
+        "<ul>",
+        "</ul>",
+        "<b>",
+        "</b>",
+        "<br>",
+        "<h2>",
+        "</h2>",
+        "ALSO READ: more",
+        "Story words here. ",
+        " &amp; ",
+        "&#1;",
+        "\n",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_BODY_PIECES | st.text(max_size=3), max_size=16).map("".join))
+def test_a_kept_tree_reads_as_a_fresh_parse(markup):
+    """A body's text and its lines' fingerprints read from the tree kept by html_to_text
+    are what separate parses give, and reading the text leaves the kept tree as it was."""
+    from worker.core import text
+
+    text.fragment.cache_clear()
+    fresh_text = text.html_to_text(markup)
+    fresh_lines = fingerprints(markup)
+    text.fragment.cache_clear()
+    assert text.html_to_text(markup, keep_tree=True) == fresh_text
+    assert fingerprints(markup) == fresh_lines
+    assert text.html_to_text(markup, keep_tree=True) == fresh_text
+
+
+def test_fingerprints_reuse_the_tree_html_to_text_kept():
+    """Fingerprinting a body just read for its text does not parse it again."""
+    from worker.core import text
+
+    body = "<p>First line of the story.</p><p>Second line.</p>"
+    text.fragment.cache_clear()
+    text.html_to_text(body, keep_tree=True)
+    before = text.fragment.cache_info()
+    fingerprints(body)
+    after = text.fragment.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)

@@ -28,7 +28,7 @@ import lxml.html
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
-from worker.core.text import BLOCK_TAGS, collapse
+from worker.core.text import BLOCK_TAGS, collapse, fragment
 
 # Blocks that are whole lines of text. Containers (div, section...) count only when they
 # hold no other block, so a wrapper is never removed for one line it contains.
@@ -200,8 +200,9 @@ def fingerprints(markup: str | None, removed: Sequence[str] = ()) -> tuple[str, 
     found: dict[str, None] = {}
     if markup:
         try:
-            root = lxml.html.fragment_fromstring(markup, create_parent="div")
-        except (etree.ParserError, ValueError):
+            # the tree ``html_to_text`` read the same body from, when it is still kept
+            root = fragment(markup)
+        except (etree.ParserError, ValueError, AssertionError, IndexError):
             root = None
         if root is not None:
             for el in _lines(root):
