@@ -146,6 +146,7 @@ local p, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local seen_ttl, event_ttl, index_key, index_ttl = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local cap, shard = tonumber(ARGV[8]), tonumber(ARGV[9])
 local accepted = {}
+local expiring = {}
 local i = 10
 while i <= #ARGV do
   local article, expected, value = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
@@ -177,16 +178,21 @@ while i <= #ARGV do
     for band in string.gmatch(ARGV[b], '%S+') do
       local key = p .. ':nd:' .. index_key .. ':' .. string.sub(band, 1, shard)
       local field = string.sub(band, shard + 1)
-      local members = redis.call('HGET', key, field)
-      if not members then
-        redis.call('HSET', key, field, article)
+      -- A new bucket (most of them) costs one call; a bucket that has articles gains one.
+      if redis.call('HSETNX', key, field, article) == 0 then
+        local members = redis.call('HGET', key, field)
+        if not string.find(',' .. members .. ',', ',' .. article .. ',', 1, true) then
+          local list = {}
+          for m in string.gmatch(members, '[^,]+') do list[#list + 1] = m end
+          list[#list + 1] = article
+          while #list > cap do table.remove(list, 1) end
+          redis.call('HSET', key, field, table.concat(list, ','))
+        end
+      end
+      -- one EXPIRE per index hash and call, not per bucket filed (16 hashes a period)
+      if not expiring[key] then
         redis.call('EXPIRE', key, index_ttl, 'NX')
-      elseif not string.find(',' .. members .. ',', ',' .. article .. ',', 1, true) then
-        local list = {}
-        for m in string.gmatch(members, '[^,]+') do list[#list + 1] = m end
-        list[#list + 1] = article
-        while #list > cap do table.remove(list, 1) end
-        redis.call('HSET', key, field, table.concat(list, ','))
+        expiring[key] = true
       end
     end
     accepted[#accepted + 1] = event_id
