@@ -422,7 +422,7 @@ def _clusters(
     if not todo:
         return {}
     bands = sorted({b for n in todo for b in judged[n][0].fingerprint.bands})  # type: ignore[union-attr]
-    known = rt.store.seen(rt.store.near_duplicates(bands, now))
+    known = rt.store.near_duplicate_records(bands, now)
     out: dict[int, Cluster] = {}
     for n in todo:
         item = judged[n][0]

@@ -398,6 +398,31 @@ def test_near_duplicate_lookup_of_a_whole_document_across_periods(store):
     assert store.near_duplicates(list(prints[11].bands), later) == ["a11"]
 
 
+def test_near_duplicate_records_are_the_seen_records_of_the_lookup(store):
+    """The candidates with their records in one call are what the lookup and ``seen``
+    give in two."""
+    store.commit_articles([fp_commit("a1", bands=("00b1", "01b2"))], NOW, 60)
+    store.commit_articles([fp_commit("a2", bands=("01b2", "02b3"), cluster_id="a1")], NOW, 60)
+    store.commit_articles([fp_commit("a3", bands=("03b4",))], NOW, 60)
+    bands = ["02b3", "00b1", "01b2", "09none"]
+    records = store.near_duplicate_records(bands, NOW + 1)
+    assert records == store.seen(store.near_duplicates(bands, NOW + 1))
+    assert set(records) == {"a1", "a2"} and records["a2"].cluster_id == "a1"
+    assert records["a1"].signature == bytes(range(256))
+    assert store.near_duplicate_records([], NOW + 1) == {}
+    assert store.near_duplicate_records(["09none"], NOW + 1) == {}
+
+
+def test_redis_near_duplicate_records_skip_articles_no_longer_seen(redis_client, prefix):
+    """A bucket may name an article whose seen record expired: it is no candidate."""
+    from worker.adapters.store.redis import RedisStore
+
+    s = RedisStore(redis_client, prefix=prefix)
+    s.commit_articles([fp_commit("a1", bands=("00b1",)), fp_commit("a2", bands=("00b1",))], NOW, 60)
+    redis_client.delete(f"{prefix}:seen:a1")
+    assert list(s.near_duplicate_records(["00b1"], NOW + 1)) == ["a2"]
+
+
 def test_near_duplicate_lookup_of_more_buckets_than_one_read_takes(store):
     """A huge document's lookup (over 1,000 buckets of one band) still reads them all."""
     store.commit_articles([fp_commit("a1", bands=("00match",))], NOW, 60)

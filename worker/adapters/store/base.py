@@ -117,6 +117,11 @@ class Store(Protocol):
         oldest first per band; a band keeps at most its newest few per period."""
         ...
 
+    def near_duplicate_records(self, bands: Sequence[str], now: float) -> dict[str, SeenRecord]:
+        """``seen(near_duplicates(bands, now))``, in one round trip where the store can:
+        the candidates a new article is compared with."""
+        ...
+
     # -- identity statistics -------------------------------------------------------------
     def load_feed_identities(self, feed_ids: Sequence[str]) -> dict[str, FeedIdentity]:
         """Saved identity statistics; a feed without any is left out."""

@@ -108,7 +108,8 @@ end
 return 1
 """
 
-_NEAR = """
+# Finds the articles filed under the bands in ARGV[5] into ``out`` (first seen first).
+_NEAR_FIND = """
 local p, current, periods, shard = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 -- The buckets grouped by the hash that holds them (one per band), each read in one HMGET
 -- per period, at most 1,000 fields at a time.
@@ -138,8 +139,28 @@ for period = current - periods, current do
     end
   end
 end
-return table.concat(out, ',')
 """
+_NEAR = _NEAR_FIND + "return table.concat(out, ',')\n"
+# The same, with the seen record of each article found (id, record, id, record...): the
+# lookup and the read of its records in one round trip.
+_NEAR_RECORDS = (
+    _NEAR_FIND
+    + """
+local found = {}
+for first = 1, #out, 1000 do
+  local keys = {}
+  for n = first, math.min(#out, first + 999) do keys[#keys + 1] = p .. ':seen:' .. out[n] end
+  local values = redis.call('MGET', unpack(keys))
+  for n, value in ipairs(values) do
+    if value then
+      found[#found + 1] = out[first + n - 1]
+      found[#found + 1] = value
+    end
+  end
+end
+return found
+"""
+)
 
 _COMMIT = """
 local p, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -377,6 +398,12 @@ redis.call('EXPIRE', prints, ttl)
 return added
 """
 
+_HISTORY = """
+local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #ids == 0 then return {} end
+return redis.call('HMGET', KEYS[2], unpack(ids))
+"""
+
 
 class RedisStore:
     def __init__(
@@ -404,6 +431,8 @@ class RedisStore:
         self._enqueue = client.register_script(_ENQUEUE)
         self._remember = client.register_script(_REMEMBER)
         self._near = client.register_script(_NEAR)
+        self._near_records = client.register_script(_NEAR_RECORDS)
+        self._history = client.register_script(_HISTORY)
         self._retry = client.register_script(_RETRY)
         self._dead = client.register_script(_DEAD_LETTER)
         self._replay_dlq = client.register_script(_REPLAY_DLQ)
@@ -603,10 +632,12 @@ class RedisStore:
     def paragraph_history(self, source: str, limit: int) -> list[tuple[str, ...]]:
         if limit <= 0:
             return []
-        ids = cast(list[bytes], self.r.zrevrange(self._k("para", source), 0, limit - 1))
-        if not ids:
-            return []
-        docs = cast(list[bytes | None], self.r.hmget(self._k("parafp", source), ids))
+        # One round trip (it was ZREVRANGE, then HMGET): every round trip of a parse
+        # worker is a wait for Redis, often behind the other worker's commit.
+        docs = cast(
+            list[bytes | None],
+            self._history(keys=[self._k("para", source), self._k("parafp", source)], args=[limit]),
+        )
         return [tuple(json.loads(d)) for d in docs if d is not None]
 
     def remember_paragraphs(self, entries: Sequence[ParagraphEntry], now: float, keep: int) -> None:
@@ -618,13 +649,21 @@ class RedisStore:
         by_source: dict[str, list[Any]] = {}
         for source, article_id, fingerprints in entries:
             by_source.setdefault(source, []).extend((article_id, json.dumps(list(fingerprints))))
-        pipe = self.r.pipeline(transaction=False)
-        for source, pairs in by_source.items():
-            self._remember(
-                keys=[self._k("para", source), self._k("parafp", source)],
-                args=[now, max(1, keep), self.seen_ttl, *pairs],
-                client=pipe,
+        calls = [
+            (
+                [self._k("para", source), self._k("parafp", source)],
+                [now, max(1, keep), self.seen_ttl, *pairs],
             )
+            for source, pairs in by_source.items()
+        ]
+        if len(calls) == 1:
+            # A pipeline that runs a script first asks Redis whether it has the script:
+            # a second round trip for the usual document of one source.
+            self._remember(keys=calls[0][0], args=calls[0][1])
+            return
+        pipe = self.r.pipeline(transaction=False)
+        for keys, args in calls:
+            self._remember(keys=keys, args=args, client=pipe)
         pipe.execute()
 
     def near_duplicates(self, bands: Sequence[str], now: float) -> list[str]:
@@ -637,6 +676,20 @@ class RedisStore:
             self._near(args=[self.p, int(now // self.period), PERIODS, SHARD, " ".join(bands)]),
         )
         return found.decode().split(",") if found else []
+
+    def near_duplicate_records(self, bands: Sequence[str], now: float) -> dict[str, SeenRecord]:
+        if not bands:
+            return {}
+        flat = cast(
+            list[bytes],
+            self._near_records(
+                args=[self.p, int(now // self.period), PERIODS, SHARD, " ".join(bands)]
+            ),
+        )
+        return {
+            flat[n].decode(): from_redis_value(flat[n].decode(), flat[n + 1])
+            for n in range(0, len(flat), 2)
+        }
 
     def load_feed_identities(self, feed_ids: Sequence[str]) -> dict[str, FeedIdentity]:
         if not feed_ids:

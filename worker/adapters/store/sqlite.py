@@ -399,6 +399,9 @@ class SqliteStore:
             out.update(dict.fromkeys(r[0] for r in rows))
         return list(out)
 
+    def near_duplicate_records(self, bands: Sequence[str], now: float) -> dict[str, SeenRecord]:
+        return self.seen(self.near_duplicates(bands, now))
+
     # -- identity statistics -------------------------------------------------------------
     def load_feed_identities(self, feed_ids: Sequence[str]) -> dict[str, FeedIdentity]:
         out: dict[str, FeedIdentity] = {}
