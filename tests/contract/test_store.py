@@ -582,6 +582,23 @@ def test_redis_event_body_lives_while_pending_then_for_the_history(redis_client,
     assert 4900 < redis_client.ttl(f"{prefix}:ev:a1.1") <= 5000
 
 
+def test_redis_ack_keeps_a_body_another_sink_dead_lettered(redis_client, prefix):
+    """An event acknowledged by one sink while another holds it dead-lettered keeps its
+    body without expiry; acknowledging after failures forgets them."""
+    from worker.adapters.store.redis import RedisStore
+
+    s = RedisStore(redis_client, prefix=prefix, seen_ttl=1000, event_ttl=5000)
+    s.commit_articles([commit("a1"), commit("a2")], NOW, 60)
+    s.dead_letter("b", [("a1.1", "rejected")], NOW)
+    s.retry_deliveries("a", ["a1.1"], NOW, [5.0], ["HTTP 500"])
+    s.ack_deliveries("b", ["a2.1"])
+    s.ack_deliveries("a", ["a1.1", "a2.1"])
+    assert redis_client.ttl(f"{prefix}:ev:a1.1") == -1  # dead-lettered in b: kept
+    assert redis_client.ttl(f"{prefix}:ev:a2.1") > 0  # every sink has it
+    assert redis_client.hget(f"{prefix}:att:a", "a1.1") is None
+    assert redis_client.hget(f"{prefix}:fail:a", "a1.1") is None
+
+
 def test_retry_records_first_failure_and_last_error(store):
     """Failures keep the time of the first one and the latest reason."""
     store.commit_articles([commit("a1")], NOW, 0)

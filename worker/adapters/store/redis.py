@@ -255,15 +255,30 @@ _ACK = """
 local p, sink, now, ttl, min_ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]),
   tonumber(ARGV[5])
 local nsinks = tonumber(ARGV[6])
+local out, att, fail = p .. ':out:' .. sink, p .. ':att:' .. sink, p .. ':fail:' .. sink
+-- Attempts and failures are kept only for events that failed: most calls have none.
+local failed = redis.call('EXISTS', att) == 1 or redis.call('EXISTS', fail) == 1
+-- Where an event may still be held: another sink's outbox, any sink's dead letters;
+-- keys that do not exist hold nothing (most sinks never dead-letter).
+local holders = {}
+for s = 7, 6 + nsinks do
+  local other, dead = p .. ':out:' .. ARGV[s], p .. ':dlq:' .. ARGV[s]
+  if ARGV[s] ~= sink and redis.call('EXISTS', other) == 1 then holders[#holders + 1] = other end
+  if redis.call('EXISTS', dead) == 1 then holders[#holders + 1] = dead end
+end
 for i = 7 + nsinks, #ARGV do
   local id = ARGV[i]
-  redis.call('ZREM', p .. ':out:' .. sink, id)
-  redis.call('HDEL', p .. ':att:' .. sink, id)
-  redis.call('HDEL', p .. ':fail:' .. sink, id)
+  redis.call('ZREM', out, id)
+  if failed then
+    redis.call('HDEL', att, id)
+    redis.call('HDEL', fail, id)
+  end
   local kept = false
-  for s = 7, 6 + nsinks do
-    if redis.call('ZSCORE', p .. ':out:' .. ARGV[s], id)
-       or redis.call('ZSCORE', p .. ':dlq:' .. ARGV[s], id) then kept = true end
+  for _, key in ipairs(holders) do
+    if redis.call('ZSCORE', key, id) then
+      kept = true
+      break
+    end
   end
   if not kept then
     local created = redis.call('ZSCORE', p .. ':hist', id)
