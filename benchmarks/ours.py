@@ -88,14 +88,18 @@ class Ours:
         cli = [sys.executable, "-m", "worker.cli"]
         self.procs.append(subprocess.Popen([*cli, "beat"], env=env, stdout=log, stderr=log,
                                            start_new_session=True))
+        # beat registers the feeds (due now); wait until they exist, then hold them back.
+        # The workers start only then: started with beat, they took the first ticks'
+        # claims between the sync and the hold, so a few feeds were polled before the
+        # cold pass began (and again, as 304s, in it), and the pass never saw its count.
+        # Ticks sent before the hold expire unread (two tick intervals).
+        self._wait(lambda: self.r.zcard(f"{PREFIX}:due") == len(urls), 60, "feeds synced")
+        self._hold_all()
         for args in worker_args:
             self.procs.append(subprocess.Popen([*cli, "worker", *args], env=env, stdout=log,
                                                stderr=log, start_new_session=True))
         self.sampler = RssSampler([p.pid for p in self.procs[1:]])
         self.sampler.start()
-        # beat registers the feeds (due now); wait until they exist, then hold them back
-        self._wait(lambda: self.r.zcard(f"{PREFIX}:due") == len(urls), 60, "feeds synced")
-        self._hold_all()
         time.sleep(3)  # workers ready
         self.feed_memory = self._used_memory() - self.baseline_memory
 

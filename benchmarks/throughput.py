@@ -168,6 +168,8 @@ def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             meter = CpuMeter({"workers": [p.pid for p in system.procs[1:]],
                               "beat": [system.procs[0].pid], "farm": [farm.proc.pid]},
                              args.redis_url)
+            if farm.requests():
+                raise RuntimeError("ours: feeds were polled before the cold pass began")
             meter.start()
             with spying(args.spy_cold, system.procs[1].pid):
                 cold = system.run_pass(cold_expect, farm.requests)
