@@ -432,23 +432,59 @@ def test_a_kept_tree_reads_as_a_fresh_parse(markup):
     are what separate parses give, and reading the text leaves the kept tree as it was."""
     from worker.core import text
 
-    text.fragment.cache_clear()
+    text.forget_trees()
     fresh_text = text.html_to_text(markup)
+    text.forget_trees()
     fresh_lines = fingerprints(markup)
-    text.fragment.cache_clear()
+    text.forget_trees()
     assert text.html_to_text(markup, keep_tree=True) == fresh_text
     assert fingerprints(markup) == fresh_lines
     assert text.html_to_text(markup, keep_tree=True) == fresh_text
 
 
-def test_fingerprints_reuse_the_tree_html_to_text_kept():
+def _counting_parses(monkeypatch):
+    import lxml.html
+
+    calls = []
+    real = lxml.html.fragment_fromstring
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lxml.html, "fragment_fromstring", counted)
+    return calls
+
+
+def test_fingerprints_reuse_the_tree_html_to_text_kept(monkeypatch):
     """Fingerprinting a body just read for its text does not parse it again."""
     from worker.core import text
 
+    calls = _counting_parses(monkeypatch)
     body = "<p>First line of the story.</p><p>Second line.</p>"
-    text.fragment.cache_clear()
+    text.forget_trees()
     text.html_to_text(body, keep_tree=True)
-    before = text.fragment.cache_info()
     fingerprints(body)
-    after = text.fragment.cache_info()
-    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+    assert calls == [body]
+
+
+def test_trees_are_kept_per_thread_and_bounded(monkeypatch):
+    """Another thread parses its own tree; only the newest few bodies are kept."""
+    import threading
+
+    from worker.core import text
+
+    calls = _counting_parses(monkeypatch)
+    body = "<p>One line.</p>"
+    text.forget_trees()
+    text.html_to_text(body, keep_tree=True)
+    worker = threading.Thread(target=fingerprints, args=(body,))
+    worker.start()
+    worker.join()
+    assert calls == [body, body]
+    others = [f"<p>Body {n}.</p>" for n in range(text._RECENT_TREES)]
+    for other in others:
+        text.html_to_text(other, keep_tree=True)
+    fingerprints(body)  # pushed out by the newer bodies: parsed again
+    fingerprints(others[-1])  # still kept
+    assert calls == [body, body, *others, body]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import html
 import re
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 
 import lxml.html
 from lxml import etree
@@ -119,16 +120,34 @@ def html_to_text(markup: str, *, keep_tree: bool = False) -> str:
 # A new article's body is read for its text when it is normalized and for its lines'
 # fingerprints (learned boilerplate) once it is committed: the trees of the last few
 # bodies are kept so that it is parsed once (the second parse was about 3 % of a cold
-# pass's worker samples). A document's articles sit between the two reads.
+# pass's worker samples). A document's articles sit between the two reads. Each thread
+# keeps its own (a `--pool threads` worker): lxml wants a tree freed, as well as
+# changed, in the thread that parsed it.
 _RECENT_TREES = 32
+_kept = threading.local()
 
 
-@lru_cache(maxsize=_RECENT_TREES)
 def fragment(markup: str) -> lxml.html.HtmlElement:
-    """The HTML fragment's tree under a ``div``, shared with later callers of the same
-    markup: read it, never change it (``boilerplate.remove`` parses its own copy).
-    Raises what ``lxml.html.fragment_fromstring`` raises (nothing is remembered then)."""
-    return lxml.html.fragment_fromstring(markup, create_parent="div")
+    """The HTML fragment's tree under a ``div``, shared with this thread's later callers
+    of the same markup: read it, never change it (``boilerplate.remove`` parses its own
+    copy). Raises what ``lxml.html.fragment_fromstring`` raises (nothing is kept then)."""
+    trees: OrderedDict[str, lxml.html.HtmlElement] | None = getattr(_kept, "trees", None)
+    if trees is None:
+        trees = _kept.trees = OrderedDict()
+    root = trees.get(markup)
+    if root is not None:
+        trees.move_to_end(markup)
+        return root
+    root = lxml.html.fragment_fromstring(markup, create_parent="div")
+    trees[markup] = root
+    if len(trees) > _RECENT_TREES:
+        trees.popitem(last=False)
+    return root
+
+
+def forget_trees() -> None:
+    """Drop this thread's kept trees."""
+    _kept.trees = OrderedDict()
 
 
 def _drop_control_ref(match: re.Match[str]) -> str:
