@@ -118,11 +118,17 @@ class CpuMeter:
         return {k: end[k] - self._start.get(k, 0.0) for k in end}
 
 
-def cpu_line(cpu: dict[str, float], seconds: float) -> str:
+def cpu_line(cpu: dict[str, float], seconds: float, per: tuple[int, str] | None = None) -> str:
+    """CPU-seconds per part of the machine; with ``per`` (a count and what it counts),
+    the same in milliseconds per item as well: a figure that idle cores do not move."""
     total = sum(cpu.values())
     parts = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
-    return (f"CPU s: {parts}; total {total:.1f} in {seconds:.1f} s "
+    line = (f"CPU s: {parts}; total {total:.1f} in {seconds:.1f} s "
             f"({total / seconds:.2f} cores busy)")
+    if per and per[0]:
+        each = ", ".join(f"{k} {1000 * v / per[0]:.3f}" for k, v in cpu.items())
+        line += f"; ms per {per[1]}: {each}"
+    return line
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -173,13 +179,15 @@ def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             meter.start()
             with spying(args.spy_cold, system.procs[1].pid):
                 cold = system.run_pass(cold_expect, farm.requests)
-            print(f"  ours cold {cpu_line(meter.stop(), cold.seconds)}", flush=True)
+            used = cpu_line(meter.stop(), cold.seconds, (cold.new_entries, "article"))
+            print(f"  ours cold {used}", flush=True)
             system.age(args.tracked_days)
             changed = farm.advance(args.change)
             meter.start()
             with spying(args.spy_warm, system.procs[1].pid):
                 warm = system.run_pass(changed, farm.requests)
-            print(f"  ours warm {cpu_line(meter.stop(), warm.seconds)}", flush=True)
+            used = cpu_line(meter.stop(), warm.seconds, (len(farm.urls), "feed"))
+            print(f"  ours warm {used}", flush=True)
             per_feed, per_article = system.memory(cold.new_entries + warm.new_entries)
             rss = system.sampler.peak
             rss_proc = system.sampler.peak_per_process
@@ -194,11 +202,13 @@ def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             meter = CpuMeter({"peer": [os.getpid()], "farm": [farm.proc.pid]}, None)
             meter.start()
             cold = system.run_pass()
-            print(f"  {name} cold {cpu_line(meter.stop(), cold.seconds)}", flush=True)
+            used = cpu_line(meter.stop(), cold.seconds, (cold.new_entries, "article"))
+            print(f"  {name} cold {used}", flush=True)
             changed = farm.advance(args.change)
             meter.start()
             warm = system.run_pass()
-            print(f"  {name} warm {cpu_line(meter.stop(), warm.seconds)}", flush=True)
+            used = cpu_line(meter.stop(), warm.seconds, (len(farm.urls), "feed"))
+            print(f"  {name} warm {used}", flush=True)
             per_feed = per_article = float("nan")
             import resource
 
