@@ -701,10 +701,8 @@ class RedisStore:
                 args=[self.p, int(now // self.period), PERIODS, SHARD, " ".join(bands)]
             ),
         )
-        return {
-            flat[n].decode(): from_redis_value(flat[n].decode(), flat[n + 1])
-            for n in range(0, len(flat), 2)
-        }
+        ids = [a.decode() for a in flat[::2]]
+        return {a: from_redis_value(a, v) for a, v in zip(ids, flat[1::2], strict=True)}
 
     def load_feed_identities(self, feed_ids: Sequence[str]) -> dict[str, FeedIdentity]:
         if not feed_ids:
