@@ -6,6 +6,7 @@ import threading
 from dataclasses import replace
 
 from worker.core.models import (
+    SIGNATURE_SCHEME,
     ArticleCommit,
     Event,
     FeedIdentity,
@@ -344,6 +345,31 @@ def test_seen_records_keep_their_fingerprint(store):
     store.commit_articles([c], NOW, 60)
     assert store.seen(["a1"]) == {"a1": c.seen}
     assert store.lookup_articles(["a1"]) == {"a1": c.seen}
+
+
+def test_a_record_keeps_the_scheme_of_its_signature(store):
+    """A record's signature scheme reads back as written: a scheme 1 record (written
+    before scheme 2) must be compared with scheme 1's hashes, not the current ones."""
+    old, new = fp_commit("a1", signature_scheme=1), fp_commit("a2")
+    store.commit_articles([old, new], NOW, 60)
+    found = store.seen(["a1", "a2"])
+    assert found["a1"].signature_scheme == 1
+    assert found["a2"].signature_scheme == SIGNATURE_SCHEME == 2
+
+
+def test_redis_record_written_before_schemes_reads_as_scheme_1(redis_client, prefix):
+    """A seen record as the store wrote it before scheme 2 (a seven-item fingerprint
+    array) reads back as scheme 1, so its signature is compared the old way."""
+    import msgpack
+
+    from worker.adapters.store.redis import RedisStore
+
+    s = RedisStore(redis_client, prefix=prefix)
+    fields = ["f00", "t00", b"\x01" * 256, "c1", None, 0.0, 0]
+    redis_client.set(f"{prefix}:seen:a1", b"3:h3:" + msgpack.packb(fields, use_bin_type=True))
+    record = s.lookup_articles(["a1"])["a1"]
+    assert (record.revision, record.content_hash, record.cluster_id) == (3, "h3", "c1")
+    assert record.signature == b"\x01" * 256 and record.signature_scheme == 1
 
 
 def test_aliases_find_the_article_and_are_never_repointed(store):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +20,7 @@ from worker.core.neardup import (
     similarity,
     title_key,
 )
+from worker.settings import DedupeSettings
 
 BODY = (
     "Engineers reopened the main rail line between Harrowgate and Fenwick five days after "
@@ -72,6 +75,42 @@ def test_identical_texts_are_one_and_unrelated_texts_near_zero():
     assert similarity(b"", a) is None
 
 
+def _shingle_set(words: list[str]) -> set[tuple[str, ...]]:
+    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+
+
+def test_similarity_estimates_the_jaccard_similarity_of_the_shingles() -> None:
+    """Over 240 edited pairs of made-up text, the estimate follows the exact Jaccard
+    similarity of the two shingle sets: no bias, and the spread 128 permutations give
+    (a standard deviation of at most 0.044, so a mean absolute error near 0.03)."""
+    rng = random.Random(7)
+    vocabulary = [f"{rng.choice('bcdfgklmnprst')}{rng.choice('aeiou')}{n}" for n in range(3000)]
+    errors = []
+    for n in range(240):
+        words = [rng.choice(vocabulary) for _ in range(rng.randint(80, 400))]
+        rate = (0.02, 0.05, 0.1, 0.2, 0.4, 0.7)[n % 6]
+        edited = [rng.choice(vocabulary) if rng.random() < rate else w for w in words]
+        a, b = _shingle_set(words), _shingle_set(edited)
+        exact = len(a & b) / len(a | b)
+        estimate = similarity(
+            fingerprint(None, " ".join(words)).signature,
+            fingerprint(None, " ".join(edited)).signature,
+        )
+        assert estimate is not None
+        errors.append(estimate - exact)
+    assert abs(sum(errors) / len(errors)) < 0.01
+    assert sum(map(abs, errors)) / len(errors) < 0.045
+    assert max(map(abs, errors)) < 0.2
+
+
+def test_word_order_makes_the_shingles() -> None:
+    """The same words in reverse order share no 3-gram: nothing alike."""
+    words = BODY.split()
+    backwards = " ".join(reversed(words))
+    sim = similarity(fingerprint(None, BODY).signature, fingerprint(None, backwards).signature)
+    assert sim is not None and sim < 0.1
+
+
 def test_churn_does_not_reach_the_fingerprint():
     """Case, punctuation, spacing, times, dates, relative times and ad labels are not
     words that count."""
@@ -101,15 +140,18 @@ def test_whitespace_never_changes_a_fingerprint(gaps):
 
 def test_syndicated_copies_join_the_first_articles_story(outlets):
     """Copies with other headlines, boilerplate and light edits are duplicates of the
-    first article seen; the story they join is that article's."""
+    first article seen; the story they join is that article's. (Their shingle sets'
+    exact Jaccard similarities to the first are 0.64 and 0.58; an estimate's standard
+    deviation is about 0.04. The threshold is the configured default.)"""
     first = outlets["northern"]
     index = {first.article_id: rec(first)}
+    threshold = DedupeSettings().duplicate_similarity
     for name in ("valley", "coastal"):
         copy = outlets[name]
         fp = fingerprint(copy.title, copy.content_text)
-        cluster = assign_cluster(copy.article_id, fp, index, threshold=0.5, min_words=40)
+        cluster = assign_cluster(copy.article_id, fp, index, threshold=threshold, min_words=40)
         assert (cluster.cluster_id, cluster.duplicate_of) == (first.article_id,) * 2
-        assert cluster.similarity is not None and cluster.similarity >= 0.5
+        assert cluster.similarity is not None and cluster.similarity >= threshold
 
 
 def test_a_copy_of_a_copy_points_at_the_first_article(outlets):

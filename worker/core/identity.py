@@ -35,7 +35,13 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from worker.core.models import Article, FeedIdentity, KeyTrust, SeenRecord
-from worker.core.neardup import Fingerprint, fingerprint, normalized_text, similarity, title_key
+from worker.core.neardup import (
+    Fingerprint,
+    fingerprint,
+    normalized_text,
+    similarity_to,
+    title_key,
+)
 
 KeyKind = Literal["url", "guid", "content"]
 BadReason = Literal["empty", "repeated", "shared", "unstable"]
@@ -390,7 +396,7 @@ def _other_item(
         return False
     if not record.title_key or record.title_key == entry.title_key:
         return False
-    sim = similarity(fp().signature, record.signature)
+    sim = similarity_to(fp(), record)
     return sim is not None and sim < rules.reuse_similarity
 
 

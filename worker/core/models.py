@@ -336,6 +336,12 @@ class Article:
         }
 
 
+# Which shingle hash made a signature (worker/core/neardup.py): 1 is SHA-1 per shingle
+# (records written before 2026-12-07), 2 is CRC-32 per word, combined per shingle
+# (decision 0018). A record keeps the scheme of its signature.
+SIGNATURE_SCHEME = 2
+
+
 @dataclass(frozen=True, slots=True)
 class SeenRecord:
     """What the store remembers about an article, to recognise it next time.
@@ -344,8 +350,9 @@ class SeenRecord:
     worker/core/neardup.py): ``feed_key`` names the feed that first carried it (a short
     hash), ``title_key`` and ``signature`` are what the next revision is
     compared with, the cluster fields stay with the article across revisions, and
-    ``window_start``/``window_updates`` count the updates of the current day for the cap.
-    A record written before fingerprints existed has the defaults.
+    ``window_start``/``window_updates`` count the updates of the current day for the cap;
+    ``signature_scheme`` says which shingle hash made ``signature``. A record written
+    before fingerprints existed has the defaults.
     """
 
     article_id: str
@@ -358,6 +365,7 @@ class SeenRecord:
     duplicate_of: str | None = None
     window_start: float = 0.0
     window_updates: int = 0
+    signature_scheme: int = SIGNATURE_SCHEME
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from worker.core.models import Article, Changes, SeenRecord
-from worker.core.neardup import Fingerprint, similarity
+from worker.core.neardup import Fingerprint, similarity_to
 
 DAY = 86_400.0
 
@@ -66,7 +66,7 @@ def judge(
     if fp is None:
         raise ValueError("a changed article needs its fingerprint")
     title = bool(record.title_key) and record.title_key != fp.title_key
-    sim = similarity(fp.signature, record.signature)
+    sim = similarity_to(fp, record)
     # A record from before fingerprints cannot be compared: its change counts.
     meaningful = sim is None or title or sim < policy.update_similarity
     if not meaningful:

@@ -2,7 +2,9 @@
 
 Redis keeps ``<revision>:<content_hash>:<fingerprint>`` in one string (the commit script
 reads the revision off the front); SQLite keeps the fingerprint in a BLOB column. A record
-written before fingerprints existed has none and reads back with the defaults.
+written before fingerprints existed has none and reads back with the defaults. The
+array's eighth item, the signature's scheme, came with scheme 2: an array of seven items
+holds a scheme 1 signature.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def pack_fingerprint(r: SeenRecord) -> bytes:
             r.duplicate_of,
             r.window_start,
             r.window_updates,
+            r.signature_scheme,
         ],
         use_bin_type=True,
     )
@@ -43,6 +46,7 @@ def unpack_fingerprint(article_id: str, revision: int, chash: str, blob: bytes) 
         duplicate_of=f[4],
         window_start=float(f[5]),
         window_updates=int(f[6]),
+        signature_scheme=int(f[7]) if len(f) > 7 else 1,
     )
 
 
