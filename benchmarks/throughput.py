@@ -254,9 +254,11 @@ def main() -> None:
     parser.add_argument("--spy-cold", type=Path, default=None,
                         help="the same for the cold pass")
     parser.add_argument("--ours-workers", action="append",
-                        default=None, help='worker args, e.g. "-Q fetch,parse,publish -c 2"')
+                        default=None,
+                        help='worker args, e.g. "-Q fetch,parse,publish -c 2" (default: all '
+                        'queues, the worker\'s default concurrency: CPUs + 1)')
     args = parser.parse_args()
-    args.ours_workers = args.ours_workers or ["-Q fetch,parse,publish -c 2"]
+    args.ours_workers = args.ours_workers or ["-Q fetch,parse,publish"]
     systems = args.systems.split(",")
     print(f"farm: {args.feeds} feeds x {args.items} items, seed {args.seed} "
           f"(content digest {digest(min(args.feeds, 50), args.items, args.seed)}), "

@@ -275,3 +275,26 @@ def test_explain_of_an_unknown_feed_is_an_error_on_stderr(tmp_path):
     result = syndicate("explain", "nope", "--config", str(config), cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
     assert "nope: no such feed" in result.stderr
+
+
+def test_worker_runs_one_process_more_than_its_cpus_unless_told(tmp_path, monkeypatch):
+    """`syndicate worker` hands Celery a concurrency: the given one, or one more than the
+    CPUs it may run on (a parse task waits on Redis for part of its time)."""
+    import os
+
+    from click.testing import CliRunner
+
+    from worker import cli
+    from worker.celery_app import app
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(app, "worker_main", started.append)
+    monkeypatch.setattr(app, "use_settings", lambda settings: None)  # keep the app as it is
+    config = tmp_path / "c.toml"
+    config.write_text('[[feeds]]\nurl = "https://example.com/feed.xml"\n')
+    runner = CliRunner()
+    for extra in ([], ["--concurrency", "5"]):
+        result = runner.invoke(cli.main, ["worker", "--config", str(config), *extra])
+        assert result.exit_code == 0, result.output
+    cpus = len(os.sched_getaffinity(0))
+    assert [argv[argv.index("--concurrency") + 1] for argv in started] == [str(cpus + 1), "5"]

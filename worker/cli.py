@@ -141,6 +141,19 @@ metrics_option = click.option(
 )
 
 
+def default_concurrency() -> int:
+    """One worker process more than the CPUs this process may run on (its affinity, which
+    a container's cpuset narrows). A parse task waits on Redis for about a fifth of its
+    time (each call and script), and the extra process runs in those waits: on 2 cores,
+    2 processes kept 1.55-1.62 cores busy through a cold pass and 3 kept 1.83-1.86
+    (docs/benchmarks.md)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return cpus + 1
+
+
 @main.command()
 @config_option
 @click.option(
@@ -155,7 +168,7 @@ metrics_option = click.option(
     "-c",
     type=int,
     default=None,
-    help="Worker processes (default: number of CPUs).",
+    help="Worker processes (default: one more than the CPUs this process may use).",
 )
 @click.option(
     "--pool",
@@ -191,8 +204,7 @@ def worker(  # noqa: PLR0917
         "--without-mingle",
         "--without-gossip",
     ]
-    if concurrency:
-        argv += ["--concurrency", str(concurrency)]
+    argv += ["--concurrency", str(concurrency or default_concurrency())]
     if hostname:
         argv += ["--hostname", hostname]
     app.worker_main(argv)
