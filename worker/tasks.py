@@ -7,7 +7,6 @@ message was lost, so a task that fails is acknowledged and left to the next tick
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -121,6 +120,7 @@ def _quarantine_fetch(feed_ids: list[str]) -> None:
 
 def _quarantine_process(docs: list[dict[str, Any]]) -> None:
     pipeline.quarantine_feeds(app.runtime, [d["feed_id"] for d in docs], POISON_REASON)
+    app.runtime.store.drop_documents([d["body_key"] for d in docs if d.get("body_key")])
 
 
 def _quarantine_deliver(sink: str, event_ids: list[str]) -> None:
@@ -131,12 +131,16 @@ def _quarantine_deliver(sink: str, event_ids: list[str]) -> None:
 def fetch(feed_ids: list[str]) -> None:
     changed = pipeline.fetch_batch(app.runtime, feed_ids)
     for docs in _by_size(changed, PROCESS_BATCH_BYTES):
-        process.delay([dataclasses.asdict(d) for d in docs])
+        process.delay(pipeline.hand_over(app.runtime, docs))
 
 
 @stage_task(name="feeds.process", queue="parse", on_poison=_quarantine_process)
 def process(docs: list[dict[str, Any]]) -> None:
-    outbox = pipeline.process(app.runtime, [FetchResult(**d) for d in docs])
+    fetched, stashed = pipeline.take_over(app.runtime, docs)
+    outbox = pipeline.process(app.runtime, fetched)
+    # Dropped only once processed: a task that fails or dies takes them again when its
+    # message comes back.
+    app.runtime.store.drop_documents(stashed)
     size = app.settings.delivery.batch_size
     for sink, ids in outbox.items():
         for start in range(0, len(ids), size):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
+from worker.adapters.store.sqlite import SqliteStore
 from worker.core.models import (
     SIGNATURE_SCHEME,
     ArticleCommit,
@@ -741,3 +742,35 @@ def test_sqlite_store_adds_columns_to_an_older_database(tmp_path):
     assert s.delivery_failures("a", ["e.1"]) == {"e.1": FailureHistory(3)}
     s.retry_deliveries("a", ["e.1"], NOW, [1.0], ["x"])
     assert s.delivery_failures("a", ["e.1"]) == {"e.1": FailureHistory(4, NOW, "x")}
+
+
+def test_stashed_documents_come_back_in_order_until_dropped(store):
+    """Documents handed from fetch to parse: each under its own key, byte for byte, in
+    the order asked; a key never stashed or already dropped gives None."""
+    bodies = [b"<rss>one</rss>", b"\x00\xff binary \x1f", b"x" * 300_000]
+    keys = store.stash_documents(bodies, NOW, 3600)
+    assert len(set(keys)) == 3
+    assert store.take_documents([keys[2], "nope", keys[0], keys[1]], NOW + 1) == [
+        bodies[2],
+        None,
+        bodies[0],
+        bodies[1],
+    ]
+    store.drop_documents(keys[:2])
+    assert store.take_documents(keys, NOW + 2) == [None, None, bodies[2]]
+    assert store.stash_documents([], NOW, 3600) == []
+    assert store.take_documents([], NOW) == []
+    store.drop_documents([])
+
+
+def test_stashed_documents_expire(store):
+    """A document nobody takes is gone after its time to live (Redis expires it itself;
+    SQLite reads it as gone and prunes it)."""
+    import time
+
+    [key] = store.stash_documents([b"<rss/>"], NOW, 0.05)
+    time.sleep(0.1)
+    assert store.take_documents([key], NOW + 0.1) == [None]
+    if isinstance(store, SqliteStore):
+        store.prune(NOW + 0.1)
+        assert store.conn.execute("SELECT COUNT(*) FROM documents").fetchone() == (0,)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -48,14 +49,17 @@ def make_runtime(
 
 
 def run_cycle(rt: Runtime) -> dict[str, int]:
-    """One tick's worth of work, every stage in turn; returns the delivery counts."""
+    """One tick's worth of work, every stage in turn, the documents handed from fetch to
+    parse through the store as the tasks hand them; returns the delivery counts."""
     plan = pipeline.tick(rt)
     totals: dict[str, int] = {}
     for batch in plan.fetch_batches:
-        changed = pipeline.fetch_batch(rt, batch)
-        for sink, ids in pipeline.process(rt, changed).items():
+        message = pipeline.hand_over(rt, pipeline.fetch_batch(rt, batch))
+        fetched, stashed = pipeline.take_over(rt, message)
+        for sink, ids in pipeline.process(rt, fetched).items():
             for key, n in pipeline.deliver(rt, sink, ids).items():
                 totals[key] = totals.get(key, 0) + n
+        rt.store.drop_documents(stashed)
     return totals
 
 
@@ -169,6 +173,62 @@ def test_a_failing_sink_keeps_its_events_for_a_later_retry(tmp_path, feed_server
     assert pipeline.deliver(rt, "articles", ids)["delivered"] == 1
     assert rt.store.pending_counts() == {}
     assert len(sink_ids(rt)) == 1
+
+
+def test_a_parse_message_carries_keys_and_the_store_the_documents(tmp_path, feed_server, mode):
+    """The message from fetch to parse holds every field but the body, and only small
+    values (it is msgpack-encoded); the body comes back byte for byte from the store."""
+    import msgpack
+
+    body = rss([(f"item-{n}", f"Item number {n}") for n in range(30)])
+    feed_server.routes["/a.xml"] = Resource(body)
+    rt, clock = make_runtime(tmp_path, [feed_server.url("/a.xml")], **mode)
+    [batch] = pipeline.tick(rt).fetch_batches
+    changed = pipeline.fetch_batch(rt, batch)
+    message = pipeline.hand_over(rt, changed)
+    assert [m["body"] for m in message] == [b""] and message[0]["body_key"]
+    assert len(msgpack.packb(message)) < 1000 and len(body) > 5000
+    fetched, stashed = pipeline.take_over(rt, msgpack.unpackb(msgpack.packb(message)))
+    assert fetched == changed and stashed == [message[0]["body_key"]]
+    rt.store.drop_documents(stashed)
+    assert rt.store.take_documents(stashed, clock()) == [None]
+
+
+def test_a_document_gone_before_its_parse_is_polled_again_when_its_claim_runs_out(
+    tmp_path, feed_server, mode
+):
+    """A stashed document that expired (or was dropped) is skipped with a warning naming
+    the feed; the feed was never settled, so it comes due again when its claim runs
+    out, and its items are published then: nothing is lost."""
+    from structlog.testing import capture_logs
+
+    feed_server.routes["/a.xml"] = Resource(rss([("one", "One"), ("two", "Two")]))
+    rt, clock = make_runtime(tmp_path, [feed_server.url("/a.xml")], **mode)
+    feed_id = rt.settings.feeds[0].feed_id
+    [batch] = pipeline.tick(rt).fetch_batches
+    message = pipeline.hand_over(rt, pipeline.fetch_batch(rt, batch))
+    rt.store.drop_documents([message[0]["body_key"]])
+    with capture_logs() as logs:
+        fetched, _ = pipeline.take_over(rt, message)
+    assert fetched == []
+    gone = [e for e in logs if e["event"] == "document.gone"]
+    assert gone and gone[0]["feed_id"] == feed_id and gone[0]["log_level"] == "warning"
+    assert run_cycle(rt) == {}  # still claimed
+    clock.now += rt.settings.schedule.lease + 1
+    assert run_cycle(rt)["delivered"] == 2
+    assert len(sink_ids(rt)) == 2
+
+
+def test_a_parse_message_with_its_body_inside_is_still_read(tmp_path, feed_server, mode):
+    """Messages queued before documents went through the store carry their bodies."""
+    feed_server.routes["/a.xml"] = Resource(rss([("one", "One")]))
+    rt, _ = make_runtime(tmp_path, [feed_server.url("/a.xml")], **mode)
+    [batch] = pipeline.tick(rt).fetch_batches
+    changed = pipeline.fetch_batch(rt, batch)
+    old_message = [dataclasses.asdict(r) for r in changed]
+    fetched, stashed = pipeline.take_over(rt, old_message)
+    assert fetched == changed and stashed == []
+    assert [len(ids) for ids in pipeline.process(rt, fetched).values()] == [1]
 
 
 def test_quarantined_feeds_back_off_like_failing_feeds(tmp_path, feed_server, mode):

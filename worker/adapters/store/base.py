@@ -122,6 +122,21 @@ class Store(Protocol):
         the candidates a new article is compared with."""
         ...
 
+    # -- fetched documents waiting for the parse stage -----------------------------------
+    def stash_documents(self, bodies: Sequence[bytes], now: float, ttl: float) -> list[str]:
+        """Keep fetched documents for the parse stage, each under a new key (returned in
+        order), for at most ``ttl`` seconds: the parse message carries the key, not the
+        bytes. A document that is never taken costs memory only until then."""
+        ...
+
+    def take_documents(self, keys: Sequence[str], now: float) -> list[bytes | None]:
+        """The stashed documents, in order; None for one that expired or was dropped."""
+        ...
+
+    def drop_documents(self, keys: Sequence[str]) -> None:
+        """Forget stashed documents (their parse task is done with them)."""
+        ...
+
     # -- identity statistics -------------------------------------------------------------
     def load_feed_identities(self, feed_ids: Sequence[str]) -> dict[str, FeedIdentity]:
         """Saved identity statistics; a feed without any is left out."""

@@ -13,6 +13,8 @@ Keys (``P`` is the configured prefix)::
                              characters (its index); expires when its period has left the
                              window
     P:fid:<feed_id>    STR   the feed's identity statistics (JSON), expires after seen_ttl
+    P:doc:<key>        STR   a fetched document waiting for its parse task (the message
+                             carries the key); dropped after the parse, expires anyway
     P:ev:<event_id>    STR   the event JSON; no expiry while a sink has it pending or
                              dead-lettered, then kept until ``event_ttl`` after its creation
     P:hist             ZSET  event_id -> when it was created: the history replay reads
@@ -42,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -680,6 +683,25 @@ class RedisStore:
         for keys, args in calls:
             self._remember(keys=keys, args=args, client=pipe)
         pipe.execute()
+
+    def stash_documents(self, bodies: Sequence[bytes], now: float, ttl: float) -> list[str]:
+        if not bodies:
+            return []
+        keys = [uuid.uuid4().hex for _ in bodies]
+        pipe = self.r.pipeline(transaction=False)
+        for key, body in zip(keys, bodies, strict=True):
+            pipe.set(self._k("doc", key), body, px=max(1, int(ttl * 1000)))
+        pipe.execute()
+        return keys
+
+    def take_documents(self, keys: Sequence[str], now: float) -> list[bytes | None]:
+        if not keys:
+            return []
+        return cast(list[bytes | None], self.r.mget([self._k("doc", k) for k in keys]))
+
+    def drop_documents(self, keys: Sequence[str]) -> None:
+        if keys:
+            self.r.unlink(*[self._k("doc", k) for k in keys])
 
     def near_duplicates(self, bands: Sequence[str], now: float) -> list[str]:
         if not bands:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,6 +109,12 @@ CREATE TABLE IF NOT EXISTS feed_identity (
     feed_id TEXT PRIMARY KEY,
     doc     TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS documents (
+    key     TEXT PRIMARY KEY,
+    body    BLOB NOT NULL,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS documents_expires ON documents (expires);
 CREATE TABLE IF NOT EXISTS heartbeats (
     name TEXT PRIMARY KEY,
     at   REAL NOT NULL
@@ -386,6 +393,33 @@ class SqliteStore:
                 "ORDER BY added_at DESC, article_id LIMIT ?)",
                 [(src, src, keep) for src in dict.fromkeys(e[0] for e in entries)],
             )
+
+    def stash_documents(self, bodies: Sequence[bytes], now: float, ttl: float) -> list[str]:
+        keys = [uuid.uuid4().hex for _ in bodies]
+        if keys:
+            with self._tx() as c:
+                c.executemany(
+                    "INSERT INTO documents (key, body, expires) VALUES (?, ?, ?)",
+                    [(k, b, now + ttl) for k, b in zip(keys, bodies, strict=True)],
+                )
+        return keys
+
+    def take_documents(self, keys: Sequence[str], now: float) -> list[bytes | None]:
+        found: dict[str, bytes] = {}
+        for part in _chunks(keys):
+            rows = self.conn.execute(
+                f"SELECT key, body FROM documents WHERE key IN ({_marks(part)}) AND expires > ?",
+                [*part, now],
+            ).fetchall()
+            found.update({r[0]: bytes(r[1]) for r in rows})
+        return [found.get(k) for k in keys]
+
+    def drop_documents(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        with self._tx() as c:
+            for part in _chunks(keys):
+                c.execute(f"DELETE FROM documents WHERE key IN ({_marks(part)})", part)
 
     def near_duplicates(self, bands: Sequence[str], now: float) -> list[str]:
         out: dict[str, None] = {}
@@ -776,6 +810,7 @@ class SqliteStore:
             gone += c.execute(
                 "DELETE FROM feed_identity WHERE feed_id NOT IN (SELECT feed_id FROM feeds)"
             ).rowcount
+            gone += c.execute("DELETE FROM documents WHERE expires <= ?", (now,)).rowcount
             gone += c.execute(
                 "DELETE FROM receipts WHERE delivered_at < ?", (now - self.receipt_ttl,)
             ).rowcount
