@@ -280,7 +280,6 @@ def test_explain_of_an_unknown_feed_is_an_error_on_stderr(tmp_path):
 def test_worker_runs_one_process_more_than_its_cpus_unless_told(tmp_path, monkeypatch):
     """`syndicate worker` hands Celery a concurrency: the given one, or one more than the
     CPUs it may run on (a parse task waits on Redis for part of its time)."""
-    import os
 
     from click.testing import CliRunner
 
@@ -296,5 +295,34 @@ def test_worker_runs_one_process_more_than_its_cpus_unless_told(tmp_path, monkey
     for extra in ([], ["--concurrency", "5"]):
         result = runner.invoke(cli.main, ["worker", "--config", str(config), *extra])
         assert result.exit_code == 0, result.output
+    default = str(cli.default_concurrency())
+    assert [argv[argv.index("--concurrency") + 1] for argv in started] == [default, "5"]
+
+
+def test_default_concurrency_is_cpus_plus_one_within_the_cgroup_quota(tmp_path):
+    """CPUs are the affinity's, or fewer when the cgroup has a CPU quota (cgroup v2
+    ``cpu.max`` or v1 ``cpu.cfs_quota_us``), rounded up; an unreadable quota is none."""
+    import os
+
+    from worker import cli
+
     cpus = len(os.sched_getaffinity(0))
-    assert [argv[argv.index("--concurrency") + 1] for argv in started] == [str(cpus + 1), "5"]
+    none = tmp_path / "none"
+    none.mkdir()
+    assert cli.default_concurrency(none) == cpus + 1
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    for text, expected in (
+        ("max 100000\n", cpus + 1),
+        ("150000 100000\n", min(cpus, 2) + 1),
+        ("50000 100000\n", 2),
+        ("garbage\n", cpus + 1),
+    ):
+        (v2 / "cpu.max").write_text(text)
+        assert cli.default_concurrency(v2) == expected, text
+    v1 = tmp_path / "v1" / "cpu"
+    v1.mkdir(parents=True)
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    for quota, expected in (("-1", cpus + 1), ("50000", 2), ("100000", 2)):
+        (v1 / "cpu.cfs_quota_us").write_text(quota + "\n")
+        assert cli.default_concurrency(tmp_path / "v1") == expected, quota

@@ -8,6 +8,7 @@ configuration, 1 for anything else.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -141,9 +142,10 @@ metrics_option = click.option(
 )
 
 
-def default_concurrency() -> int:
-    """One worker process more than the CPUs this process may run on (its affinity, which
-    a container's cpuset narrows). A parse task waits on Redis for about a fifth of its
+def default_concurrency(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """One worker process more than the CPUs this process may use: its affinity (which a
+    container's cpuset narrows), or its cgroup's CPU quota if that is lower (`cpus:` in
+    compose, a Kubernetes limit). A parse task waits on Redis for about a sixth of its
     time (each call and script), and the extra process runs in those waits: on 2 cores,
     2 processes kept 1.55-1.62 cores busy through a cold pass and 3 kept 1.83-1.86
     (docs/benchmarks.md)."""
@@ -151,7 +153,30 @@ def default_concurrency() -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
+    quota = _cgroup_cpus(cgroup)
+    if quota is not None:
+        cpus = min(cpus, quota)
     return cpus + 1
+
+
+def _cgroup_cpus(root: Path) -> int | None:
+    """The CPU quota of this process's cgroup, rounded up to whole CPUs; None when there
+    is none or it cannot be read (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``)."""
+    try:
+        if (root / "cpu.max").exists():
+            quota, period = (root / "cpu.max").read_text().split()[:2]
+            if quota == "max":
+                return None
+            return max(1, math.ceil(int(quota) / int(period)))
+        v1 = root / "cpu"
+        if (v1 / "cpu.cfs_quota_us").exists():
+            quota_us = int((v1 / "cpu.cfs_quota_us").read_text())
+            if quota_us <= 0:
+                return None
+            return max(1, math.ceil(quota_us / int((v1 / "cpu.cfs_period_us").read_text())))
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 @main.command()

@@ -13,7 +13,8 @@ import dataclasses
 import hashlib
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -193,6 +194,26 @@ def take_over(
             fields["body"] = body
         fetched.append(FetchResult(**fields))
     return fetched, keys
+
+
+@contextmanager
+def handed_over(rt: Runtime, docs: Sequence[Mapping[str, Any]]) -> Iterator[list[FetchResult]]:
+    """``take_over`` for a parse task's body: its stashed documents are dropped when the
+    body is done, and also when it raises. A task that raises is acknowledged (Celery
+    acknowledges failures even with late acks), so its message never comes back to read
+    them; their feeds were not settled and are polled again when their claims run out.
+    A worker that dies raises nothing here: its message is delivered again and finds
+    them."""
+    fetched, keys = take_over(rt, docs)
+    try:
+        yield fetched
+    except Exception:
+        try:
+            rt.store.drop_documents(keys)
+        except Exception as exc:  # the task's own error is the one to report
+            log.warning("document.drop_failed", keys=len(keys), error=str(exc))
+        raise
+    rt.store.drop_documents(keys)
 
 
 def _message_fields(r: FetchResult) -> dict[str, Any]:

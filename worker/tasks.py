@@ -136,15 +136,14 @@ def fetch(feed_ids: list[str]) -> None:
 
 @stage_task(name="feeds.process", queue="parse", on_poison=_quarantine_process)
 def process(docs: list[dict[str, Any]]) -> None:
-    fetched, stashed = pipeline.take_over(app.runtime, docs)
-    outbox = pipeline.process(app.runtime, fetched)
-    # Dropped only once processed: a task that fails or dies takes them again when its
-    # message comes back.
-    app.runtime.store.drop_documents(stashed)
-    size = app.settings.delivery.batch_size
-    for sink, ids in outbox.items():
-        for start in range(0, len(ids), size):
-            deliver.delay(sink, ids[start : start + size])
+    # The stashed documents are dropped after the deliver messages are sent (the outbox
+    # holds the events whatever happens to the drop), or when the body raises.
+    with pipeline.handed_over(app.runtime, docs) as fetched:
+        outbox = pipeline.process(app.runtime, fetched)
+        size = app.settings.delivery.batch_size
+        for sink, ids in outbox.items():
+            for start in range(0, len(ids), size):
+                deliver.delay(sink, ids[start : start + size])
 
 
 @stage_task(name="events.deliver", queue="publish", on_poison=_quarantine_deliver)

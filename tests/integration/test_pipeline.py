@@ -55,11 +55,10 @@ def run_cycle(rt: Runtime) -> dict[str, int]:
     totals: dict[str, int] = {}
     for batch in plan.fetch_batches:
         message = pipeline.hand_over(rt, pipeline.fetch_batch(rt, batch))
-        fetched, stashed = pipeline.take_over(rt, message)
-        for sink, ids in pipeline.process(rt, fetched).items():
-            for key, n in pipeline.deliver(rt, sink, ids).items():
-                totals[key] = totals.get(key, 0) + n
-        rt.store.drop_documents(stashed)
+        with pipeline.handed_over(rt, message) as fetched:
+            for sink, ids in pipeline.process(rt, fetched).items():
+                for key, n in pipeline.deliver(rt, sink, ids).items():
+                    totals[key] = totals.get(key, 0) + n
     return totals
 
 
@@ -192,6 +191,30 @@ def test_a_parse_message_carries_keys_and_the_store_the_documents(tmp_path, feed
     assert fetched == changed and stashed == [message[0]["body_key"]]
     rt.store.drop_documents(stashed)
     assert rt.store.take_documents(stashed, clock()) == [None]
+
+
+def test_a_parse_task_drops_its_documents_when_done_and_when_it_fails(tmp_path, feed_server, mode):
+    """A parse task that raises is acknowledged and never comes back: its documents are
+    dropped then too, not left for their TTL; its feed is polled again after its claim."""
+    feed_server.routes["/a.xml"] = Resource(rss([("one", "One")]))
+    rt, clock = make_runtime(tmp_path, [feed_server.url("/a.xml")], **mode)
+    [batch] = pipeline.tick(rt).fetch_batches
+    message = pipeline.hand_over(rt, pipeline.fetch_batch(rt, batch))
+    keys = [m["body_key"] for m in message]
+    with (
+        pytest.raises(RuntimeError, match="parse crashed"),
+        pipeline.handed_over(rt, message) as fetched,
+    ):
+        assert [f.feed_id for f in fetched] == [message[0]["feed_id"]]
+        raise RuntimeError("parse crashed")
+    assert rt.store.take_documents(keys, clock()) == [None]
+    clock.now += rt.settings.schedule.lease + 1
+    [batch] = pipeline.tick(rt).fetch_batches  # claimed again
+    message = pipeline.hand_over(rt, pipeline.fetch_batch(rt, batch))
+    with pipeline.handed_over(rt, message) as fetched:
+        assert sum(map(len, pipeline.process(rt, fetched).values())) == 1
+    assert rt.store.take_documents([m["body_key"] for m in message], clock()) == [None]
+    assert pipeline.tick(rt).fetch_batches == []  # settled: nothing due
 
 
 def test_a_document_gone_before_its_parse_is_polled_again_when_its_claim_runs_out(

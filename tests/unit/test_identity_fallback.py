@@ -195,3 +195,33 @@ def test_a_link_that_changes_with_the_headline_keeps_the_article_by_its_guid():
     assert item.matched_by == "guid"
     assert item.article.article_id == before["new"][0]
     assert url_id(slug) in item.aliases
+
+
+def test_records_of_signature_scheme_1_still_tell_an_edit_from_a_reused_guid():
+    """Records written before signature scheme 2 hold SHA-1 signatures. An item whose
+    headline was rewritten and whose body gained a sentence, compared with one of them,
+    is still the same article, not a new one behind a reused link or GUID: the bodies
+    are compared in scheme 1 (compared across schemes they would look unrelated)."""
+    from worker.core import neardup
+
+    memory = Memory()
+    before = memory.poll("edit_before.xml")
+    texts = {a.article_id: a.content_text for a in load("edit_before.xml", "feed")}
+    for article_id, rec in list(memory.records.items()):
+        words = neardup.body_words(texts[article_id])
+        legacy = neardup._signature(neardup._minhash(neardup._sha1_hashes(words)))
+        memory.records[article_id] = replace(rec, signature=legacy, signature_scheme=1)
+    barrier = load("edit_after.xml", "feed")[0]  # its headline was rewritten
+    assert barrier.article_id == before["new"][0]
+    text = (barrier.content_text or "") + "\n\nEngineers will report again in June."
+    # A new slug too, so that the GUID alone finds the record and is put to the test.
+    slug = "https://dispatch.sorrowby.example/2024/05/20/40m-tidal-barrier"
+    edited = replace(barrier, canonical_url=slug, content_text=text, content_hash="edited")
+    entries = analyse([edited], "feed")
+    res = resolve(
+        entries, memory.profiles["feed"], memory.lookup([k for e in entries for k in e.ids()])
+    )
+    [item] = res.items
+    assert item.record is not None and item.record.signature_scheme == 1
+    assert item.matched_by == "guid"
+    assert item.article.article_id == barrier.article_id

@@ -151,3 +151,27 @@ def test_changes_are_in_the_event_data(captures):
         "content_similarity": 1.0,
     }
     assert old.to_dict()["changes"] is None
+
+
+def test_a_record_of_signature_scheme_1_is_judged_as_before_the_upgrade(captures):
+    """A record written with scheme 1 signatures (before 2026-12-07) is compared with the
+    new text's scheme 1 signature: churn and a one-word correction stay trivial, a new
+    paragraph is still an update with about the same similarity."""
+    from worker.core import neardup
+
+    def judged(pair: tuple[Article, Article]):
+        old, new = pair
+        legacy = neardup._signature(
+            neardup._minhash(neardup._sha1_hashes(neardup.body_words(old.content_text)))
+        )
+        rec = replace(record_of(old), signature=legacy, signature_scheme=1)
+        return judge(new, fingerprint(new.title, new.content_text), rec, NOW, feed_key=FEED)
+
+    assert judged(captures["ferry"]).verdict == "trivial"
+    assert judged(captures["museum"]).verdict == "trivial"
+    storm = judged(captures["storm"])
+    current = verdict(captures["storm"])
+    assert storm.verdict == current.verdict == "updated"
+    assert storm.changes is not None and current.changes is not None
+    old_sim, new_sim = storm.changes.content_similarity, current.changes.content_similarity
+    assert old_sim is not None and new_sim is not None and abs(old_sim - new_sim) < 0.15

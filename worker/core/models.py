@@ -338,7 +338,8 @@ class Article:
 
 # Which shingle hash made a signature (worker/core/neardup.py): 1 is SHA-1 per shingle
 # (records written before 2026-12-07), 2 is CRC-32 per word, combined per shingle
-# (decision 0018). A record keeps the scheme of its signature.
+# (decision 0018). A record keeps the scheme of its signature
+# (worker/adapters/store/records.py stores the two where older releases can tell them).
 SIGNATURE_SCHEME = 2
 
 

@@ -203,8 +203,15 @@ def similarity_to(fp: Fingerprint, record: SeenRecord) -> float | None:
     if record.signature_scheme == SCHEME:
         return similarity(fp.signature, record.signature)
     if record.signature_scheme == 1 and record.signature:
-        return similarity(_signature(_minhash(_sha1_hashes(fp.text_words))), record.signature)
+        return similarity(_scheme_1_signature(fp.text_words), record.signature)
     return None
+
+
+@lru_cache(maxsize=_RECENT_BODIES)
+def _scheme_1_signature(words: tuple[str, ...]) -> bytes:
+    """A text's scheme 1 signature, kept for the last few texts: an edit is compared with
+    its scheme 1 record twice (identity, then revisions)."""
+    return _signature(_minhash(_sha1_hashes(words)))
 
 
 @dataclass(frozen=True, slots=True)

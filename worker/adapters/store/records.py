@@ -2,9 +2,14 @@
 
 Redis keeps ``<revision>:<content_hash>:<fingerprint>`` in one string (the commit script
 reads the revision off the front); SQLite keeps the fingerprint in a BLOB column. A record
-written before fingerprints existed has none and reads back with the defaults. The
-array's eighth item, the signature's scheme, came with scheme 2: an array of seven items
-holds a scheme 1 signature.
+written before fingerprints existed has none and reads back with the defaults.
+
+The third item holds a scheme 1 signature only (SHA-1 shingle hashes, what releases
+before 2026-12-07 read and write). A signature of another scheme goes in an eighth item,
+its scheme in a ninth, and the third is left empty: a release that knows only scheme 1
+then reads "no signature" (every edit of the body counts as an update, as for a record
+older than fingerprints) instead of comparing signatures of two schemes, which look
+unrelated and would make an edited article look like a new one behind a reused GUID.
 """
 
 from __future__ import annotations
@@ -15,19 +20,19 @@ from worker.core.models import SeenRecord
 
 
 def pack_fingerprint(r: SeenRecord) -> bytes:
-    packed: bytes = msgpack.packb(
-        [
-            r.feed_key,
-            r.title_key,
-            r.signature,
-            r.cluster_id,
-            r.duplicate_of,
-            r.window_start,
-            r.window_updates,
-            r.signature_scheme,
-        ],
-        use_bin_type=True,
-    )
+    scheme_1 = r.signature_scheme == 1
+    fields = [
+        r.feed_key,
+        r.title_key,
+        r.signature if scheme_1 else b"",
+        r.cluster_id,
+        r.duplicate_of,
+        r.window_start,
+        r.window_updates,
+    ]
+    if not scheme_1:
+        fields += [r.signature, r.signature_scheme]
+    packed: bytes = msgpack.packb(fields, use_bin_type=True)
     return packed
 
 
@@ -41,12 +46,12 @@ def unpack_fingerprint(article_id: str, revision: int, chash: str, blob: bytes) 
         chash,
         feed_key=f[0],
         title_key=f[1],
-        signature=f[2],
+        signature=f[7] if len(f) > 8 else f[2],
         cluster_id=f[3],
         duplicate_of=f[4],
         window_start=float(f[5]),
         window_updates=int(f[6]),
-        signature_scheme=int(f[7]) if len(f) > 7 else 1,
+        signature_scheme=int(f[8]) if len(f) > 8 else 1,
     )
 
 
