@@ -162,7 +162,7 @@ def hand_over(rt: Runtime, changed: Sequence[FetchResult]) -> list[dict[str, Any
     """
     keys = rt.store.stash_documents([r.body for r in changed], rt.clock(), DOCUMENT_TTL)
     return [
-        {**_message_fields(r), "body": b"", "body_key": key}
+        {**dataclasses.asdict(replace(r, body=b"")), "body_key": key}
         for r, key in zip(changed, keys, strict=True)
     ]
 
@@ -214,13 +214,6 @@ def handed_over(rt: Runtime, docs: Sequence[Mapping[str, Any]]) -> Iterator[list
             log.warning("document.drop_failed", keys=len(keys), error=str(exc))
         raise
     rt.store.drop_documents(keys)
-
-
-def _message_fields(r: FetchResult) -> dict[str, Any]:
-    return {f: getattr(r, f) for f in _FETCH_FIELDS}
-
-
-_FETCH_FIELDS = tuple(f.name for f in dataclasses.fields(FetchResult))
 
 
 def process(rt: Runtime, fetched: Sequence[FetchResult]) -> dict[str, list[str]]:

@@ -8,11 +8,11 @@ low 16 bits of each of the 128 minimum hashes are kept (b-bit minwise hashing, L
 König 2010), 256 bytes an article; ``similarity`` estimates the Jaccard similarity of two
 shingle sets from them.
 
-A shingle's 32-bit hash (the value the permutations act on) is ``SCHEME`` 2: each word's
-CRC-32, combined per shingle as ``K1*w1 + K2*w2 + K3*w3`` (mod 2**32). Scheme 1, the
-first four bytes of the shingle's SHA-1 (datasketch's default), cost twice as much per
-article and is kept for the records it made: ``similarity_to`` compares a text with a
-record of either scheme (decision 0018).
+A shingle's 32-bit hash (the value the permutations act on) is of ``SIGNATURE_SCHEME``
+2: each word's CRC-32, combined per shingle as ``K1*w1 + K2*w2 + K3*w3`` (mod 2**32).
+Scheme 1, the first four bytes of the shingle's SHA-1 (datasketch's default), cost twice
+as much per article and is kept for the records it made: ``similarity_to`` compares a
+text with a record of either scheme (decision 0018).
 
 The near-duplicate index is banded LSH over the full 32-bit values: ``BANDS`` bands of
 ``ROWS`` hashes each, every band one bucket key. Two texts of Jaccard similarity ``s``
@@ -45,7 +45,6 @@ from worker.core.models import SIGNATURE_SCHEME, SeenRecord
 
 NUM_PERM = 128
 SEED = 20261125
-SCHEME = SIGNATURE_SCHEME
 # Scheme 2's multipliers: odd, so that each word's hash reaches all 32 bits; different,
 # so that "a b c" and "c b a" are different shingles.
 _K1, _K2, _K3 = np.uint32(0x9E3779B1), np.uint32(0x85EBCA77), np.uint32(0xC2B2AE3D)
@@ -200,7 +199,7 @@ def similarity_to(fp: Fingerprint, record: SeenRecord) -> float | None:
     A scheme 1 record (written before scheme 2) is compared with the text's scheme 1
     signature, computed here: signatures of two schemes have nothing in common.
     """
-    if record.signature_scheme == SCHEME:
+    if record.signature_scheme == SIGNATURE_SCHEME:
         return similarity(fp.signature, record.signature)
     if record.signature_scheme == 1 and record.signature:
         return similarity(_scheme_1_signature(fp.text_words), record.signature)
