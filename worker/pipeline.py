@@ -1023,6 +1023,13 @@ def quarantine_feeds(rt: Runtime, feed_ids: Sequence[str], reason: str) -> None:
     rt.store.save_states(settled)
 
 
+def quarantine_documents(rt: Runtime, docs: Sequence[Mapping[str, Any]], reason: str) -> None:
+    """``quarantine_feeds`` for a poisoned parse message; its stashed documents are
+    dropped too (the message is, so nothing would read them again)."""
+    quarantine_feeds(rt, [d["feed_id"] for d in docs], reason)
+    rt.store.drop_documents([d["body_key"] for d in docs if d.get("body_key")])
+
+
 def quarantine_deliveries(rt: Runtime, sink: str, event_ids: Sequence[str]) -> None:
     """Push the deliveries of a poisoned message back by the longest retry delay."""
     rt.store.retry_deliveries(

@@ -119,8 +119,7 @@ def _quarantine_fetch(feed_ids: list[str]) -> None:
 
 
 def _quarantine_process(docs: list[dict[str, Any]]) -> None:
-    pipeline.quarantine_feeds(app.runtime, [d["feed_id"] for d in docs], POISON_REASON)
-    app.runtime.store.drop_documents([d["body_key"] for d in docs if d.get("body_key")])
+    pipeline.quarantine_documents(app.runtime, docs, POISON_REASON)
 
 
 def _quarantine_deliver(sink: str, event_ids: list[str]) -> None:

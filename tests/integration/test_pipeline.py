@@ -266,6 +266,22 @@ def test_quarantined_feeds_back_off_like_failing_feeds(tmp_path, feed_server, mo
     assert rt.store.claim_due_feeds(clock.now + 50, 10, 60) == []
 
 
+def test_a_poisoned_parse_message_backs_its_feeds_off_and_drops_its_documents(
+    tmp_path, feed_server, mode
+):
+    """A parse message that killed its worker too often is dropped: its feeds back off
+    like failing feeds, and its stashed documents go with it."""
+    feed_server.routes["/a.xml"] = Resource(rss([("one", "One")]))
+    rt, clock = make_runtime(tmp_path, [feed_server.url("/a.xml")], **mode)
+    feed_id = rt.settings.feeds[0].feed_id
+    [batch] = pipeline.tick(rt).fetch_batches
+    message = pipeline.hand_over(rt, pipeline.fetch_batch(rt, batch))
+    pipeline.quarantine_documents(rt, message, "a worker died")
+    assert rt.store.take_documents([message[0]["body_key"]], clock()) == [None]
+    state = rt.store.load_states([feed_id])[feed_id]
+    assert state.error_streak == 1 and state.last_error == "a worker died"
+
+
 def _count_full_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record the GUID of every entry normalized in full (body read)."""
     from worker.core import normalize
