@@ -277,9 +277,11 @@ def test_explain_of_an_unknown_feed_is_an_error_on_stderr(tmp_path):
     assert "nope: no such feed" in result.stderr
 
 
-def test_worker_runs_one_process_more_than_its_cpus_unless_told(tmp_path, monkeypatch):
-    """`syndicate worker` hands Celery a concurrency: the given one, or one more than the
-    CPUs it may run on (a parse task waits on Redis for part of its time)."""
+def test_worker_hands_celery_the_default_concurrency_unless_told(tmp_path, monkeypatch):
+    """`syndicate worker` hands Celery a concurrency: the given one, or
+    ``default_concurrency()`` (one more than the CPUs it may use; how that is counted is
+    the next test's), which is at least 2 and at most one more than its affinity."""
+    import os
 
     from click.testing import CliRunner
 
@@ -297,6 +299,7 @@ def test_worker_runs_one_process_more_than_its_cpus_unless_told(tmp_path, monkey
         assert result.exit_code == 0, result.output
     default = str(cli.default_concurrency())
     assert [argv[argv.index("--concurrency") + 1] for argv in started] == [default, "5"]
+    assert 2 <= int(default) <= len(os.sched_getaffinity(0)) + 1
 
 
 def test_default_concurrency_is_cpus_plus_one_within_the_cgroup_quota(tmp_path):
