@@ -146,12 +146,17 @@ def test_syndicated_copies_join_the_first_articles_story(outlets):
     first = outlets["northern"]
     index = {first.article_id: rec(first)}
     threshold = DedupeSettings().duplicate_similarity
+    shingles = _shingle_set(list(body_words(first.content_text)))
     for name in ("valley", "coastal"):
         copy = outlets[name]
         fp = fingerprint(copy.title, copy.content_text)
         cluster = assign_cluster(copy.article_id, fp, index, threshold=threshold, min_words=40)
         assert (cluster.cluster_id, cluster.duplicate_of) == (first.article_id,) * 2
         assert cluster.similarity is not None and cluster.similarity >= threshold
+        theirs = _shingle_set(list(body_words(copy.content_text)))
+        exact = len(shingles & theirs) / len(shingles | theirs)
+        assert exact >= 0.5  # copies, as the fixtures were written
+        assert abs(cluster.similarity - exact) < 0.15  # within about 3.5 deviations
 
 
 def test_a_copy_of_a_copy_points_at_the_first_article(outlets):
