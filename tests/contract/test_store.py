@@ -260,18 +260,23 @@ def test_feed_state_history_round_trips(store):
     assert "f1" in store.feed_specs()
 
 
+def history(store, source, limit):
+    """One source's history as fingerprints only, newest first."""
+    return [fps for _, fps in store.paragraph_histories([source], limit)[source]]
+
+
 def test_paragraph_history_is_newest_first_and_bounded(store):
     """Remembered articles come back newest first; only the newest ``keep`` are kept."""
     for n in range(5):
         store.remember_paragraphs(
             [("site.example", f"a{n}", [f"fp{n}", "shared"])], NOW + n, keep=3
         )
-    assert store.paragraph_history("site.example", 10) == [
+    assert history(store, "site.example", 10) == [
         ("fp4", "shared"),
         ("fp3", "shared"),
         ("fp2", "shared"),
     ]
-    assert store.paragraph_history("site.example", 2) == [("fp4", "shared"), ("fp3", "shared")]
+    assert history(store, "site.example", 2) == [("fp4", "shared"), ("fp3", "shared")]
 
 
 def test_paragraph_history_remembers_an_article_once_and_per_source(store):
@@ -279,9 +284,27 @@ def test_paragraph_history_remembers_an_article_once_and_per_source(store):
     store.remember_paragraphs([("one.example", "a1", ["x"])], NOW, keep=10)
     store.remember_paragraphs([("one.example", "a1", ["y", "z"])], NOW + 5, keep=10)
     store.remember_paragraphs([("two.example", "a1", ["w"])], NOW, keep=10)
-    assert store.paragraph_history("one.example", 10) == [("x",)]
-    assert store.paragraph_history("two.example", 10) == [("w",)]
-    assert store.paragraph_history("three.example", 10) == []
+    assert history(store, "one.example", 10) == [("x",)]
+    assert history(store, "two.example", 10) == [("w",)]
+    assert history(store, "three.example", 10) == []
+
+
+def test_paragraph_histories_name_the_articles_and_answer_every_source(store):
+    """Several sources in one call, each article with its id; an unknown source has an
+    empty history, and the greater id comes first among articles remembered together."""
+    store.remember_paragraphs(
+        [("one.example", "a1", ["x"]), ("one.example", "a3", ["z"]), ("one.example", "a2", ["y"])],
+        NOW,
+        keep=2,
+    )
+    store.remember_paragraphs([("two.example", "b1", ["q"])], NOW, keep=2)
+    found = store.paragraph_histories(["one.example", "two.example", "none.example"], 10)
+    assert found == {
+        "one.example": [("a3", ("z",)), ("a2", ("y",))],
+        "two.example": [("b1", ("q",))],
+        "none.example": [],
+    }
+    assert store.paragraph_histories([], 10) == {}
 
 
 def test_paragraph_history_takes_a_batch_of_sources_at_once(store):
@@ -291,8 +314,8 @@ def test_paragraph_history_takes_a_batch_of_sources_at_once(store):
         NOW,
         keep=2,
     )
-    assert len(store.paragraph_history("one.example", 10)) == 2
-    assert store.paragraph_history("two.example", 10) == [("q",)]
+    assert len(history(store, "one.example", 10)) == 2
+    assert history(store, "two.example", 10) == [("q",)]
 
 
 def test_paragraph_history_batch_keeps_the_first_of_a_repeat_and_the_newest(store):
@@ -309,10 +332,10 @@ def test_paragraph_history_batch_keeps_the_first_of_a_repeat_and_the_newest(stor
         NOW,
         keep=2,
     )
-    assert store.paragraph_history("one.example", 10) == [("x",), ("o",)]
+    assert history(store, "one.example", 10) == [("x",), ("o",)]
     store.remember_paragraphs([("one.example", "a2", ["w"])], NOW + 1, keep=2)
-    assert store.paragraph_history("one.example", 10) == [("w",), ("x",)]
-    assert store.paragraph_history("two.example", 10) == [("q",)]
+    assert history(store, "one.example", 10) == [("w",), ("x",)]
+    assert history(store, "two.example", 10) == [("q",)]
 
 
 # -- dedupe: fingerprints, aliases, the near-duplicate index, identity statistics ----------
@@ -425,29 +448,34 @@ def test_near_duplicate_lookup_of_a_whole_document_across_periods(store):
     assert store.near_duplicates(list(prints[11].bands), later) == ["a11"]
 
 
-def test_near_duplicate_records_are_the_seen_records_of_the_lookup(store):
-    """The candidates with their records in one call are what the lookup and ``seen``
-    give in two."""
+def test_near_duplicate_candidates_are_the_lookup_per_band_with_records(store):
+    """The candidates per band with their records, in one call, are what the lookup and
+    ``seen`` give in two, each band naming only what is filed under it."""
     store.commit_articles([fp_commit("a1", bands=("00b1", "01b2"))], NOW, 60)
     store.commit_articles([fp_commit("a2", bands=("01b2", "02b3"), cluster_id="a1")], NOW, 60)
     store.commit_articles([fp_commit("a3", bands=("03b4",))], NOW, 60)
     bands = ["02b3", "00b1", "01b2", "09none"]
-    records = store.near_duplicate_records(bands, NOW + 1)
+    filed, records = store.near_duplicate_candidates(bands, NOW + 1)
     assert records == store.seen(store.near_duplicates(bands, NOW + 1))
+    assert filed == {"00b1": ["a1"], "01b2": ["a1", "a2"], "02b3": ["a2"]}
     assert set(records) == {"a1", "a2"} and records["a2"].cluster_id == "a1"
     assert records["a1"].signature == bytes(range(256))
-    assert store.near_duplicate_records([], NOW + 1) == {}
-    assert store.near_duplicate_records(["09none"], NOW + 1) == {}
+    for band in bands:
+        assert filed.get(band, []) == store.near_duplicates([band], NOW + 1)
+    assert store.near_duplicate_candidates([], NOW + 1) == ({}, {})
+    assert store.near_duplicate_candidates(["09none"], NOW + 1) == ({}, {})
 
 
-def test_redis_near_duplicate_records_skip_articles_no_longer_seen(redis_client, prefix):
+def test_redis_near_duplicate_candidates_skip_articles_no_longer_seen(redis_client, prefix):
     """A bucket may name an article whose seen record expired: it is no candidate."""
     from worker.adapters.store.redis import RedisStore
 
     s = RedisStore(redis_client, prefix=prefix)
     s.commit_articles([fp_commit("a1", bands=("00b1",)), fp_commit("a2", bands=("00b1",))], NOW, 60)
     redis_client.delete(f"{prefix}:seen:a1")
-    assert list(s.near_duplicate_records(["00b1"], NOW + 1)) == ["a2"]
+    filed, records = s.near_duplicate_candidates(["00b1"], NOW + 1)
+    assert list(records) == ["a2"]
+    assert filed == {"00b1": ["a1", "a2"]}  # the caller takes only what has a record
 
 
 def test_near_duplicate_lookup_of_more_buckets_than_one_read_takes(store):

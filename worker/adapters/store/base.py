@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 
 # (source, article_id, paragraph fingerprints): one article for the boilerplate history.
 ParagraphEntry = tuple[str, str, Sequence[str]]
+# One source's boilerplate history: (article_id, paragraph fingerprints), newest first.
+History = list[tuple[str, tuple[str, ...]]]
+# The ids filed under each band that has any (oldest first), and the seen record of each.
+NearCandidates = tuple[dict[str, list[str]], dict[str, SeenRecord]]
 
 
 class Store(Protocol):
@@ -101,9 +105,10 @@ class Store(Protocol):
         ...
 
     # -- boilerplate history -----------------------------------------------------------
-    def paragraph_history(self, source: str, limit: int) -> list[tuple[str, ...]]:
-        """Paragraph fingerprints of the source's most recently remembered articles,
-        newest first, at most ``limit`` articles."""
+    def paragraph_histories(self, sources: Sequence[str], limit: int) -> dict[str, History]:
+        """Each source's most recently remembered articles with their paragraph
+        fingerprints, newest first (the greater id first among those remembered at the
+        same time), at most ``limit`` articles; every source asked for is in the answer."""
         ...
 
     def remember_paragraphs(self, entries: Sequence[ParagraphEntry], now: float, keep: int) -> None:
@@ -117,9 +122,11 @@ class Store(Protocol):
         oldest first per band; a band keeps at most its newest few per period."""
         ...
 
-    def near_duplicate_records(self, bands: Sequence[str], now: float) -> dict[str, SeenRecord]:
-        """``seen(near_duplicates(bands, now))``, in one round trip where the store can:
-        the candidates a new article is compared with."""
+    def near_duplicate_candidates(self, bands: Sequence[str], now: float) -> NearCandidates:
+        """What ``near_duplicates`` finds, per band (a band with none is left out), with
+        the seen record of each article found (``seen``), in one round trip where the
+        store can: the candidates of many documents' new articles at once, each
+        document taking those of its own bands."""
         ...
 
     # -- fetched documents waiting for the parse stage -----------------------------------

@@ -50,7 +50,7 @@ from typing import Any, cast
 
 import redis
 
-from worker.adapters.store.base import ParagraphEntry
+from worker.adapters.store.base import History, NearCandidates, ParagraphEntry
 from worker.adapters.store.records import from_redis_value, redis_value
 from worker.core.delivery_stats import (
     MAX_SAMPLES,
@@ -111,7 +111,9 @@ end
 return 1
 """
 
-# Finds the articles filed under the bands in ARGV[5] into ``out`` (first seen first).
+# Finds the articles filed under the bands in ARGV[5]: ``out`` lists them (first seen
+# first), ``filed`` holds each band's buckets (comma-separated ids) and ``found`` the bands
+# with any, in the order read.
 _NEAR_FIND = """
 local p, current, periods, shard = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 -- The buckets grouped by the hash that holds them (one per band), each read in one HMGET
@@ -125,15 +127,21 @@ for band in string.gmatch(ARGV[5], '%S+') do
   local f = fields[h]
   f[#f + 1] = field
 end
-local seen, out = {}, {}
+local seen, out, filed, found = {}, {}, {}, {}
 for period = current - periods, current do
   local prefix = p .. ':nd:' .. period .. ':'
   for _, h in ipairs(hashes) do
     local f = fields[h]
     for first = 1, #f, 1000 do
       local values = redis.call('HMGET', prefix .. h, unpack(f, first, math.min(#f, first + 999)))
-      for _, members in ipairs(values) do
+      for n, members in ipairs(values) do
         if members then
+          local band = h .. f[first + n - 1]
+          if filed[band] then
+            filed[band] = filed[band] .. ',' .. members
+          else
+            filed[band] = members; found[#found + 1] = band
+          end
           for m in string.gmatch(members, '[^,]+') do
             if not seen[m] then seen[m] = true; out[#out + 1] = m end
           end
@@ -144,24 +152,29 @@ for period = current - periods, current do
 end
 """
 _NEAR = _NEAR_FIND + "return table.concat(out, ',')\n"
-# The same, with the seen record of each article found (id, record, id, record...): the
-# lookup and the read of its records in one round trip.
-_NEAR_RECORDS = (
+# The same for many documents at once, with the seen record of each article found: the
+# number of bands with any, each band and its ids, then id, record, id, record... The
+# caller gives each document the candidates of its own bands.
+_NEAR_CANDIDATES = (
     _NEAR_FIND
     + """
-local found = {}
+local reply = {#found}
+for _, band in ipairs(found) do
+  reply[#reply + 1] = band
+  reply[#reply + 1] = filed[band]
+end
 for first = 1, #out, 1000 do
   local keys = {}
   for n = first, math.min(#out, first + 999) do keys[#keys + 1] = p .. ':seen:' .. out[n] end
   local values = redis.call('MGET', unpack(keys))
   for n, value in ipairs(values) do
     if value then
-      found[#found + 1] = out[first + n - 1]
-      found[#found + 1] = value
+      reply[#reply + 1] = out[first + n - 1]
+      reply[#reply + 1] = value
     end
   end
 end
-return found
+return reply
 """
 )
 
@@ -416,10 +429,23 @@ redis.call('EXPIRE', prints, ttl)
 return added
 """
 
-_HISTORY = """
-local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-if #ids == 0 then return {} end
-return redis.call('HMGET', KEYS[2], unpack(ids))
+# Per source in ARGV[3:]: how many articles, then each id and its fingerprints, newest
+# first.
+_HISTORIES = """
+local p, limit = ARGV[1], tonumber(ARGV[2])
+local reply = {}
+for i = 3, #ARGV do
+  local ids = redis.call('ZREVRANGE', p .. ':para:' .. ARGV[i], 0, limit - 1)
+  reply[#reply + 1] = #ids
+  if #ids > 0 then
+    local prints = redis.call('HMGET', p .. ':parafp:' .. ARGV[i], unpack(ids))
+    for n = 1, #ids do
+      reply[#reply + 1] = ids[n]
+      reply[#reply + 1] = prints[n]
+    end
+  end
+end
+return reply
 """
 
 
@@ -449,8 +475,8 @@ class RedisStore:
         self._enqueue = client.register_script(_ENQUEUE)
         self._remember = client.register_script(_REMEMBER)
         self._near = client.register_script(_NEAR)
-        self._near_records = client.register_script(_NEAR_RECORDS)
-        self._history = client.register_script(_HISTORY)
+        self._near_candidates = client.register_script(_NEAR_CANDIDATES)
+        self._histories = client.register_script(_HISTORIES)
         self._retry = client.register_script(_RETRY)
         self._dead = client.register_script(_DEAD_LETTER)
         self._replay_dlq = client.register_script(_REPLAY_DLQ)
@@ -647,16 +673,25 @@ class RedisStore:
         return [e.decode() for e in self._commit(args=args)]
 
     # -- boilerplate history -----------------------------------------------------------
-    def paragraph_history(self, source: str, limit: int) -> list[tuple[str, ...]]:
-        if limit <= 0:
-            return []
-        # One round trip (it was ZREVRANGE, then HMGET): every round trip of a parse
-        # worker is a wait for Redis, often behind the other worker's commit.
-        docs = cast(
-            list[bytes | None],
-            self._history(keys=[self._k("para", source), self._k("parafp", source)], args=[limit]),
-        )
-        return [tuple(json.loads(d)) for d in docs if d is not None]
+    def paragraph_histories(self, sources: Sequence[str], limit: int) -> dict[str, History]:
+        if limit <= 0 or not sources:
+            return {source: [] for source in sources}
+        # One round trip for every source of a parse task's documents: a call per
+        # document was 3.5 % of a cold pass's worker samples, nearly all of it the round
+        # trip for a script Redis runs in 7 us.
+        flat = cast(list[Any], self._histories(args=[self.p, limit, *sources]))
+        out: dict[str, History] = {}
+        i = 0
+        for source in sources:
+            count = int(flat[i])
+            pairs = flat[i + 1 : i + 1 + 2 * count]
+            out[source] = [
+                (a.decode(), tuple(json.loads(fps)))
+                for a, fps in zip(pairs[::2], pairs[1::2], strict=True)
+                if fps is not None
+            ]
+            i += 1 + 2 * count
+        return out
 
     def remember_paragraphs(self, entries: Sequence[ParagraphEntry], now: float, keep: int) -> None:
         if not entries:
@@ -714,17 +749,23 @@ class RedisStore:
         )
         return found.decode().split(",") if found else []
 
-    def near_duplicate_records(self, bands: Sequence[str], now: float) -> dict[str, SeenRecord]:
+    def near_duplicate_candidates(self, bands: Sequence[str], now: float) -> NearCandidates:
         if not bands:
-            return {}
+            return {}, {}
         flat = cast(
             list[bytes],
-            self._near_records(
+            self._near_candidates(
                 args=[self.p, int(now // self.period), PERIODS, SHARD, " ".join(bands)]
             ),
         )
-        ids = [a.decode() for a in flat[::2]]
-        return {a: from_redis_value(a, v) for a, v in zip(ids, flat[1::2], strict=True)}
+        n = 1 + 2 * int(flat[0])
+        filed = {
+            band.decode(): list(dict.fromkeys(ids.decode().split(",")))
+            for band, ids in zip(flat[1:n:2], flat[2:n:2], strict=True)
+        }
+        ids = [a.decode() for a in flat[n::2]]
+        records = {a: from_redis_value(a, v) for a, v in zip(ids, flat[n + 1 :: 2], strict=True)}
+        return filed, records
 
     def load_feed_identities(self, feed_ids: Sequence[str]) -> dict[str, FeedIdentity]:
         if not feed_ids:

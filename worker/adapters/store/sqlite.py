@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from worker.adapters.sqlite_conn import ThreadConnections
-from worker.adapters.store.base import ParagraphEntry
+from worker.adapters.store.base import History, NearCandidates, ParagraphEntry
 from worker.adapters.store.records import pack_fingerprint, unpack_fingerprint
 from worker.core.delivery_stats import (
     MAX_SAMPLES,
@@ -370,13 +370,16 @@ class SqliteStore:
         return accepted
 
     # -- boilerplate history -----------------------------------------------------------
-    def paragraph_history(self, source: str, limit: int) -> list[tuple[str, ...]]:
-        rows = self.conn.execute(
-            "SELECT fingerprints FROM paragraphs WHERE source = ? "
-            "ORDER BY added_at DESC, article_id LIMIT ?",
-            (source, limit),
-        ).fetchall()
-        return [tuple(json.loads(r[0])) for r in rows]
+    def paragraph_histories(self, sources: Sequence[str], limit: int) -> dict[str, History]:
+        out: dict[str, History] = {}
+        for source in sources:
+            rows = self.conn.execute(
+                "SELECT article_id, fingerprints FROM paragraphs WHERE source = ? "
+                "ORDER BY added_at DESC, article_id DESC LIMIT ?",
+                (source, max(0, limit)),
+            ).fetchall()
+            out[source] = [(r[0], tuple(json.loads(r[1]))) for r in rows]
+        return out
 
     def remember_paragraphs(self, entries: Sequence[ParagraphEntry], now: float, keep: int) -> None:
         if not entries:
@@ -390,7 +393,7 @@ class SqliteStore:
             c.executemany(
                 "DELETE FROM paragraphs WHERE source = ? AND article_id NOT IN ("
                 "SELECT article_id FROM paragraphs WHERE source = ? "
-                "ORDER BY added_at DESC, article_id LIMIT ?)",
+                "ORDER BY added_at DESC, article_id DESC LIMIT ?)",
                 [(src, src, keep) for src in dict.fromkeys(e[0] for e in entries)],
             )
 
@@ -422,7 +425,15 @@ class SqliteStore:
                 c.execute(f"DELETE FROM documents WHERE key IN ({_marks(part)})", part)
 
     def near_duplicates(self, bands: Sequence[str], now: float) -> list[str]:
-        out: dict[str, None] = {}
+        filed = self._filed(bands, now)
+        return list(dict.fromkeys(a for ids in filed.values() for a in ids))
+
+    def near_duplicate_candidates(self, bands: Sequence[str], now: float) -> NearCandidates:
+        filed = self._filed(bands, now)
+        return filed, self.seen(list(dict.fromkeys(a for ids in filed.values() for a in ids)))
+
+    def _filed(self, bands: Sequence[str], now: float) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
         for band in bands:
             rows = self.conn.execute(
                 "SELECT article_id FROM (SELECT article_id, filed_at FROM neardup "
@@ -430,11 +441,9 @@ class SqliteStore:
                 "ORDER BY filed_at",
                 (band, now - self.index_ttl, BUCKET_CAP),
             ).fetchall()
-            out.update(dict.fromkeys(r[0] for r in rows))
-        return list(out)
-
-    def near_duplicate_records(self, bands: Sequence[str], now: float) -> dict[str, SeenRecord]:
-        return self.seen(self.near_duplicates(bands, now))
+            if rows:
+                out[band] = [r[0] for r in rows]
+        return out
 
     # -- identity statistics -------------------------------------------------------------
     def load_feed_identities(self, feed_ids: Sequence[str]) -> dict[str, FeedIdentity]:
