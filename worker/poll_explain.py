@@ -41,7 +41,7 @@ class Explanation:
 
 
 def explain_poll(rt: Runtime, url: str, *, use_store: bool) -> Explanation:
-    from worker.pipeline import _cleaning
+    from worker.rounds import cleaning
 
     result = rt.client.fetch(FetchRequest(feed_id=url, url=url), rt.clock())
     out = Explanation(fetch=_fetch_doc(result))
@@ -72,7 +72,7 @@ def explain_poll(rt: Runtime, url: str, *, use_store: bool) -> Explanation:
         "entries": len(parsed.entries),
         "skipped": skipped,
     }
-    articles = normalize_feed(parsed, spec, base, cleaning=_cleaning(rt, spec))
+    articles = normalize_feed(parsed, spec, base, cleaning=cleaning(rt, spec))
     out.articles = articles
     entries = analyse(articles, feed_id)
     known: dict[str, Any] = {}
