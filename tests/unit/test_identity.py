@@ -7,8 +7,16 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.core.identity import analyse, article_id_for, content_hash, event_id_for, resolve
+from worker.core.identity import (
+    analyse,
+    article_id_for,
+    content_hash,
+    content_id,
+    event_id_for,
+    resolve,
+)
 from worker.core.models import FeedIdentity, RawEntry, SeenRecord, SourceRef
+from worker.core.neardup import body_words, fingerprint
 from worker.core.normalize import normalize_entry
 
 HEX24 = re.compile(r"[0-9a-f]{24}")
@@ -180,3 +188,23 @@ def test_analyse_keeps_input_order():
     b = _article("https://n.example/2", guid="2", title="Second")
     c = _article("https://n.example/3", guid="3", title="Third")
     assert [e.article for e in analyse([c, a, c, b], "w")] == [c, a, b]
+
+
+def test_an_entry_carries_the_words_its_content_key_and_fingerprint_read(articles):
+    """The body is read once: the content key and the fingerprint made from the words
+    ``analyse`` kept are those made from the text; an entry keyed from the memo has no
+    words and its fingerprint reads the body."""
+    world = articles("rss20_section_world.xml", feed_id="world")
+    entries = analyse(world, "world")
+    for e in entries:
+        a = e.article
+        assert e.words == tuple(body_words(a.content_text))
+        assert e.content == content_id("world", a.title, a.content_text)
+    prints = resolve(entries, FeedIdentity("world"), {}).items
+    for item in prints:
+        assert item.fingerprint == fingerprint(item.article.title, item.article.content_text)
+    memo = [entries[0].content]
+    (remembered, *_) = analyse(world, "world", memo)
+    assert remembered.words is None and remembered.content == entries[0].content
+    (item, *_) = resolve([remembered], FeedIdentity("world"), {}).items
+    assert item.fingerprint == fingerprint(world[0].title, world[0].content_text)

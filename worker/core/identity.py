@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Literal
 from urllib.parse import urlsplit
@@ -38,8 +38,8 @@ from worker.core.models import Article, FeedIdentity, KeyTrust, SeenRecord
 from worker.core.neardup import (
     Fingerprint,
     fingerprint,
-    normalized_text,
     similarity_to,
+    text_words,
     title_key,
 )
 
@@ -65,7 +65,12 @@ def guid_id(feed_id: str, guid: str) -> str:
 
 def content_id(feed_id: str, title: str | None, text: str | None) -> str:
     """Blind to case, punctuation, spacing, times and ad labels, like the fingerprint."""
-    return _digest("content", feed_id, title_key(title), normalized_text(text))[:24]
+    return _content_id(feed_id, title_key(title), text_words(text))
+
+
+def _content_id(feed_id: str, tkey: str, words: tuple[str, ...]) -> str:
+    """``content_id`` from the title's key and the body's words."""
+    return _digest("content", feed_id, tkey, " ".join(words))[:24]
 
 
 def short_key(*parts: str) -> str:
@@ -121,6 +126,9 @@ class Entry:
     bad_link: BadReason | None = None
     # Where the item was in the list given to ``analyse``.
     position: int = 0
+    # The body's words as the fingerprint reads them, read once for the content key;
+    # None for an entry whose content key came from the memo.
+    words: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
 
     def ids(self) -> list[str]:
         return [k for k in (self.url, self.guid, self.content) if k]
@@ -133,6 +141,7 @@ class _Item:
     tkey: str
     cid: str
     position: int
+    words: tuple[str, ...] | None
     repeated: bool = False
 
 
@@ -155,7 +164,8 @@ def analyse(
         canon = article.canonical_url if _is_article_url(article.canonical_url) else None
         tkey = title_key(article.title)
         known = content_keys[position] if position < len(content_keys) else None
-        cid = known or content_id(feed_id, article.title, article.content_text)
+        words = None if known else text_words(article.content_text)
+        cid = known or _content_id(feed_id, tkey, words or ())
         index = by_content.get(cid)
         if index is None and canon:
             index = by_link.get((canon, tkey))
@@ -166,7 +176,7 @@ def analyse(
         by_content[cid] = len(items)
         if canon:
             by_link[(canon, tkey)] = len(items)
-        items.append(_Item(article, canon, tkey, cid, position))
+        items.append(_Item(article, canon, tkey, cid, position, words))
     guid_users = Counter(i.article.guid for i in items if i.article.guid)
     link_users = Counter(i.canon for i in items if i.canon)
     entries = []
@@ -191,6 +201,7 @@ def analyse(
                 bad_guid=bad_guid,
                 bad_link="shared" if link_shared else None,
                 position=item.position,
+                words=item.words,
             )
         )
     return entries
@@ -262,8 +273,10 @@ def resolve(
 
     def fp(n: int) -> Fingerprint:
         if n not in prints:
-            a = entries[n].article
-            prints[n] = fingerprint(a.title, a.content_text)
+            e = entries[n]
+            prints[n] = fingerprint(
+                e.article.title, e.article.content_text, words=e.words, title_hash=e.title_key
+            )
         return prints[n]
 
     guid_bad: Counter[str] = Counter()

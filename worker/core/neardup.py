@@ -118,12 +118,21 @@ class Fingerprint:
     text_words: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
-def fingerprint(title: str | None, text: str | None) -> Fingerprint:
-    """The fingerprint of an article's title and body text."""
-    words = _words(text) if text else ()
+def fingerprint(
+    title: str | None,
+    text: str | None,
+    *,
+    words: tuple[str, ...] | None = None,
+    title_hash: str | None = None,
+) -> Fingerprint:
+    """The fingerprint of an article's title and body text. ``words`` (``text_words``)
+    and ``title_hash`` (``title_key``), when the caller has them, save reading the text
+    again."""
+    if words is None:
+        words = _words(text) if text else ()
     hashes = _minhash(_shingle_hashes(words))
     return Fingerprint(
-        title_key=title_key(title),
+        title_key=title_key(title) if title_hash is None else title_hash,
         signature=_signature(hashes),
         bands=_bands(hashes),
         words=len(words),
@@ -135,10 +144,10 @@ def _signature(hashes: np.ndarray) -> bytes:
     return (hashes & _LOW_BITS).astype("<u2").tobytes()
 
 
-# A new article's title and body are read for its content id when it is normalized, then
-# again for its fingerprint once its whole document is: the words of the last few are
-# kept (3.8 % of a cold pass's worker samples went to reading each body twice). A
-# document's entries sit between the two reads, so a document longer than this misses.
+# The words of the last few bodies are kept for callers that read a body twice (content
+# id, then fingerprint) without carrying its words between the two; the parse stage
+# carries them (``identity.Entry.words``): a round's few hundred bodies sit between its
+# two reads.
 _RECENT_BODIES = 32
 _RECENT_TITLES = 256
 
@@ -149,6 +158,11 @@ def title_key(title: str | None) -> str:
     times do not count."""
     words = _WORD.findall(_CHURN.sub(" ", _fold(title or "")))
     return hashlib.blake2b(" ".join(words).encode(), digest_size=6).hexdigest()
+
+
+def text_words(text: str | None) -> tuple[str, ...]:
+    """``body_words`` as a tuple, which ``fingerprint`` takes as it is."""
+    return _words(text) if text else ()
 
 
 def body_words(text: str | None) -> list[str]:
