@@ -20,6 +20,7 @@ from typing import Any
 
 from worker import metrics
 from worker.adapters.sinks.base import DeliveryReport
+from worker.core import boilerplate
 from worker.core.condition import change
 from worker.core.dates import epoch_to_iso
 from worker.core.delivery_stats import latency_samples
@@ -282,7 +283,16 @@ def _read_doc(
 ) -> ReadDoc:
     doc, skipped, title, site = _read(rt, result, spec, memo=memo)
     entries = analyse(doc.articles, spec.feed_id, doc.content_keys)
-    return ReadDoc(result, spec, state, profile, now, doc, skipped, title, site, entries)
+    # Each body's lines for the boilerplate history, now that its tree is still kept
+    # (``text.fragment``): a round holds more bodies than the trees kept.
+    remember = rt.settings.content.history_size > 0
+    lines = [
+        boilerplate.fingerprints(a.content_html, a.removed_boilerplate)
+        if remember and key is None
+        else None
+        for a, key in zip(doc.articles, doc.content_keys, strict=True)
+    ]
+    return ReadDoc(result, spec, state, profile, now, doc, skipped, title, site, entries, lines)
 
 
 def _settle_read(rt: Runtime, d: ReadDoc, committed: Committed, out: _Outcomes) -> None:

@@ -56,6 +56,9 @@ class ReadDoc:
     title: str | None
     site: str | None
     entries: list[Entry]
+    # Per article, the fingerprints of its body's lines for the boilerplate history,
+    # taken while its tree was at hand; None for a known entry or without a history.
+    lines: list[tuple[str, ...] | None]
 
     def identity_keys(self) -> set[str]:
         return {k for e in self.entries for k in e.ids()}
@@ -292,10 +295,17 @@ class Round:
             history = _History(self.rt.store, sources, c.history_size, c.learn_min_articles)
         for p in plans:
             publish = [item.article for item, verdict in p.judged if verdict.publish]
-            enriched, p.teaser = _enrich(self.rt, p.d.spec, p.d.state, publish, history)
+            enriched, p.teaser, paged = _enrich(self.rt, p.d.spec, p.d.state, publish, history)
             p.whole = {a.article_id: a for a in enriched}
             if history is not None:
-                p.remembered = history.remember(enriched)
+                # The lines read when the document was (learning moves some of them to
+                # removed_boilerplate, which counts them too); a page's are read now.
+                lines = {
+                    item.article.article_id: p.d.lines[p.d.entries[n].position]
+                    for n, (item, verdict) in enumerate(p.judged)
+                    if verdict.publish and item.article.article_id not in paged
+                }
+                p.remembered = history.remember(enriched, lines)
 
     def _commits(self, p: _Plan) -> None:
         """The document's commits; ``sinks`` are the feed's routes, and a sink that
@@ -354,16 +364,19 @@ class _History:
             found = self.learned_sets[source] = boilerplate.learn(history, self.min_articles)
         return found
 
-    def remember(self, articles: list[Article]) -> list[ParagraphEntry]:
-        """The articles' entries for ``remember_paragraphs``, added here too."""
-        entries: list[ParagraphEntry] = [
-            (
-                boilerplate.source_key(a.canonical_url, a.source.feed_id),
-                a.article_id,
-                tuple(boilerplate.fingerprints(a.content_html, a.removed_boilerplate)),
+    def remember(
+        self, articles: list[Article], lines: Mapping[str, tuple[str, ...] | None]
+    ) -> list[ParagraphEntry]:
+        """The articles' entries for ``remember_paragraphs``, added here too; ``lines``
+        has the fingerprints of some articles' lines already."""
+        entries: list[ParagraphEntry] = []
+        for a in articles:
+            prints = lines.get(a.article_id)
+            if prints is None:
+                prints = boilerplate.fingerprints(a.content_html, a.removed_boilerplate)
+            entries.append(
+                (boilerplate.source_key(a.canonical_url, a.source.feed_id), a.article_id, prints)
             )
-            for a in articles
-        ]
         added: dict[str, dict[str, tuple[str, ...]]] = {}
         for source, article_id, fps in entries:
             added.setdefault(source, {}).setdefault(article_id, tuple(fps))
@@ -451,9 +464,11 @@ def _enrich(
     state: FeedState,
     articles: list[Article],
     history: _History | None,
-) -> tuple[list[Article], bool | None]:
+) -> tuple[list[Article], bool | None, set[str]]:
     """New articles made whole: the page's full text where the feed has only a teaser,
-    then the paragraphs their source repeats everywhere (``history``) set aside."""
+    then the paragraphs their source repeats everywhere (``history``) set aside. Also
+    the verdict on the feed's teasers, and the ids of the articles completed from their
+    page."""
     c = rt.settings.content
     mode = spec.full_text or c.full_text
     teaser = state.teaser
@@ -466,12 +481,12 @@ def _enrich(
         return bool(teaser) or is_teaser(a.content_text, a.removed_boilerplate)
 
     todo = [a for a in articles if a.url and wanted(a)][: c.max_pages_per_poll]
+    full: dict[str, Article] = {}
     if todo:
         requests = [
             FetchRequest(feed_id=spec.feed_id, url=a.url or "", headers=(("Accept", ACCEPT_PAGES),))
             for a in todo
         ]
-        full: dict[str, Article] = {}
         for article, page in zip(todo, rt.client.fetch_many(requests, rt.clock()), strict=True):
             if page.status != "ok":
                 log.info("page.failed", feed_id=spec.feed_id, url=article.url, error=page.error)
@@ -492,4 +507,4 @@ def _enrich(
             )
             for a in articles
         ]
-    return articles, teaser
+    return articles, teaser, set(full)

@@ -13,6 +13,7 @@ import pytest
 from tests.captures import CAPTURES
 from tests.integration.test_pipeline import Clock
 from worker import pipeline
+from worker.core import boilerplate
 from worker.core.models import FetchResult
 from worker.runtime import Runtime
 from worker.settings import load_settings
@@ -109,6 +110,7 @@ def published(rt: Runtime, outbox: dict[str, list[str]]) -> dict[str, list[dict[
                         "cluster_id",
                         "duplicate_of",
                         "content_text",
+                        "content_html",
                         "removed_boilerplate",
                     )
                 }
@@ -164,6 +166,16 @@ def test_one_task_publishes_what_a_task_per_document_would(tmp_path, env):
         assert everything[f"Story {slug}"]["removed_boilerplate"] == [LINE]
     titles = Counter(d["title"] for d in got["all"])
     assert max(titles.values()) == 1  # the section feeds' shared article included
+    # The history holds each article's lines, read once with its document, as its final
+    # body and removed lines give them (learning moved the line of d and e).
+    bodies = {d["article_id"]: d for d in got["all"]}
+    (history,) = together.store.paragraph_histories(["ledger.example"], 10).values()
+    assert len(history) == 5
+    for article_id, prints in history:
+        final = bodies[article_id]
+        assert set(prints) == set(
+            boilerplate.fingerprints(final["content_html"], final["removed_boilerplate"])
+        )
 
 
 def test_a_task_makes_one_call_per_step_for_its_documents(tmp_path, env):

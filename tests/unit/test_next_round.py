@@ -33,6 +33,7 @@ def doc(feed: str, *keys: str, size: int = 10) -> ReadDoc:
         title=None,
         site=None,
         entries=[Keys((k,)) for k in keys],  # type: ignore[misc]
+        lines=[],
     )
 
 
