@@ -1,0 +1,20 @@
+"""A worker process tunes the cyclic collector once it has started (celery_app._tune_gc)."""
+
+from __future__ import annotations
+
+import gc
+
+from celery import signals
+
+from worker import celery_app
+
+
+def test_a_started_worker_process_freezes_its_heap_and_collects_less_often():
+    before = gc.get_threshold()
+    try:
+        signals.worker_process_init.send(sender=None)
+        assert gc.get_threshold() == (celery_app.GC_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 1000  # the modules and settings loaded so far
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
