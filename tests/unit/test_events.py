@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from worker.core.events import ARTICLE_CREATED, ARTICLE_UPDATED, article_event
+from worker.core.models import Changes
 
 DETECTED = "2024-03-14T18:06:02Z"
 
@@ -104,3 +108,28 @@ def test_the_schema_refuses_a_broken_event(articles):
     for doc in broken:
         with pytest.raises(AssertionError):
             assert_valid_event(doc)
+
+
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)))
+_FIXTURE = settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@_FIXTURE
+@given(title=_TEXT, text=_TEXT, authors=st.lists(_TEXT, max_size=3))
+def test_bodies_are_byte_for_byte_what_the_json_module_writes(articles, title, text, authors):
+    """Whatever the text (control characters, quotes, U+2028, astral planes), the body is
+    what ``json.dumps(ensure_ascii=False, separators=(",", ":"))`` writes."""
+    article = replace(_news(articles), title=title, content_text=text, authors=tuple(authors))
+    body = article_event(article, DETECTED).body
+    assert body == json.dumps(json.loads(body), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@_FIXTURE
+@given(similarity=st.floats(0, 1))
+def test_a_similarity_reads_back_as_it_was(articles, similarity):
+    """A float may be spelled otherwise than the json module would ("1e-5") but reads
+    back the same."""
+    changes = Changes(title=False, content_similarity=similarity)
+    article = replace(_news(articles), revision=2, changes=changes)
+    data = json.loads(article_event(article, DETECTED).body)["data"]
+    assert data["changes"]["content_similarity"] == round(similarity, 3)

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from worker.core.identity import event_id_for
 from worker.core.models import Article, Event
@@ -29,8 +30,7 @@ def article_event(article: Article, detected_at: str) -> Event:
         "datacontenttype": "application/json",
         "data": article.to_dict(),
     }
-    body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
-    return Event(event_id=event_id, type=kind, subject=article.article_id, body=body)
+    return Event(event_id=event_id, type=kind, subject=article.article_id, body=_encode(envelope))
 
 
 def feed_event(
@@ -61,5 +61,12 @@ def feed_event(
         "datacontenttype": "application/json",
         "data": {"schema_version": "1.0", "feed_id": feed_id, **data},
     }
-    body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
-    return Event(event_id=event_id, type=kind, subject=feed_id, body=body)
+    return Event(event_id=event_id, type=kind, subject=feed_id, body=_encode(envelope))
+
+
+def _encode(envelope: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON. orjson writes what ``json.dumps(..., ensure_ascii=False,
+    separators=(",", ":"))`` does, byte for byte but for the spelling of some floats
+    ("1e-5" for "1e-05"), 20 times faster: 11 us of every new article's event
+    (docs/decisions/0021-orjson-event-bodies.md)."""
+    return orjson.dumps(envelope)
