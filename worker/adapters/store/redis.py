@@ -804,17 +804,17 @@ class RedisStore:
     def pending_events(self, sink: str, event_ids: Sequence[str]) -> dict[str, bytes]:
         if not event_ids:
             return {}
+        # Two commands for the batch (ZMSCORE needs Redis 6.2): a ZSCORE and a GET per
+        # event, packed one by one by redis-py, were 2.4 % of a cold pass's worker samples.
         pipe = self.r.pipeline(transaction=False)
-        for e in event_ids:
-            pipe.zscore(self._k("out", sink), e)
-            pipe.get(self._k("ev", e))
-        results = pipe.execute()
-        out: dict[str, bytes] = {}
-        for n, e in enumerate(event_ids):
-            score, body = results[2 * n], results[2 * n + 1]
-            if score is not None and body is not None:
-                out[e] = body
-        return out
+        pipe.zmscore(self._k("out", sink), list(event_ids))
+        pipe.mget([self._k("ev", e) for e in event_ids])
+        scores, bodies = pipe.execute()
+        return {
+            e: body
+            for e, score, body in zip(event_ids, scores, bodies, strict=True)
+            if score is not None and body is not None
+        }
 
     def ack_deliveries(self, sink: str, event_ids: Sequence[str]) -> None:
         if not event_ids:
