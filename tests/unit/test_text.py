@@ -216,8 +216,10 @@ _RULE = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u3000]+")
 @given(st.text(alphabet=_WHITESPACE + "ab\u00e9\u201c\u200b\x00", max_size=40))
 def test_collapse_is_its_rule_whatever_whitespace_it_meets(value):
     """The str.split() route of collapse() gives what its rule gives: newlines and the
-    listed spaces collapse to one space, the ends are stripped, other whitespace stays."""
+    listed spaces collapse to one space, the ends are stripped, other whitespace stays.
+    Collapsing again changes nothing (``boilerplate._fingerprint`` relies on it)."""
     assert collapse(value) == _RULE.sub(" ", value.replace("\n", " ")).strip()
+    assert collapse(collapse(value)) == collapse(value)
 
 
 @pytest.mark.parametrize("space", list(_WHITESPACE), ids=lambda c: f"U+{ord(c):04X}")

@@ -145,7 +145,13 @@ def source_key(url: str | None, fallback: str) -> str:
 
 def fingerprint(text: str) -> str:
     """The identity of a block's text: case and spacing do not matter."""
-    return hashlib.sha1(collapse(text).casefold().encode(), usedforsecurity=False).hexdigest()[:16]
+    return _fingerprint(collapse(text))
+
+
+def _fingerprint(collapsed: str) -> str:
+    """``fingerprint`` of a text ``collapse`` gave (collapsing again was a fifth of the
+    history's line fingerprints)."""
+    return hashlib.sha1(collapsed.casefold().encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 def remove(
@@ -167,7 +173,7 @@ def remove(
                 removed.append(_drop(el))
     for el in list(_lines(root)):
         text = collapse(el.text_content())
-        if text and (rules.matches_line(text) or fingerprint(text) in learned):
+        if text and (rules.matches_line(text) or _fingerprint(text) in learned):
             removed.append(_drop(el))
     if not removed:
         return markup, ()
@@ -208,7 +214,7 @@ def fingerprints(markup: str | None, removed: Sequence[str] = ()) -> tuple[str, 
             for el in _lines(root):
                 text = collapse(el.text_content())
                 if text:
-                    found[fingerprint(text)] = None
+                    found[_fingerprint(text)] = None
     for text in removed:
         found[fingerprint(text)] = None
     return tuple(found)
