@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -277,3 +278,32 @@ def test_the_churn_screen_keeps_its_one_known_gap():
     assert neardup._CHURN.search("tues jan")
     assert not neardup._may_churn("tues jan")
     assert neardup.body_words("Tues Jan") == ["tues", "jan"]
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["same", "scheme 1", "none", "short"]),
+            st.integers(0, 128),  # how many of the 128 values agree with the text's
+        ),
+        max_size=12,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_candidates_compared_together_get_what_one_by_one_gives(kinds, rng):
+    """``_similarities`` compares the records of this scheme in one NumPy operation and
+    gives each the same float ``similarity_to`` gives; other schemes, records without a
+    signature and odd lengths go one by one."""
+    fp = fingerprint("t", " ".join(f"w{n}" for n in range(60)))
+    mine = np.frombuffer(fp.signature, dtype="<u2")
+    records = []
+    for n, (kind, agree) in enumerate(kinds):
+        values = mine.copy()
+        for i in rng.sample(range(values.size), values.size - agree):
+            values[i] ^= 0x5A5A
+        signature = {"short": values[:64].tobytes(), "none": b""}.get(kind, values.tobytes())
+        scheme = 1 if kind == "scheme 1" else neardup.SIGNATURE_SCHEME
+        records.append(SeenRecord(f"a{n}", 1, "h", signature=signature, signature_scheme=scheme))
+    got = {r.article_id: sim for r, sim in neardup._similarities(fp, records)}
+    assert got == {r.article_id: neardup.similarity_to(fp, r) for r in records}

@@ -31,7 +31,7 @@ import sys
 import types
 import unicodedata
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
@@ -262,10 +262,7 @@ def assign_cluster(
         return Cluster(None, None)
     records = candidates.values() if isinstance(candidates, Mapping) else candidates
     best: tuple[float, str] | None = None
-    for record in records:
-        if record.article_id == article_id:
-            continue
-        sim = similarity_to(fp, record)
+    for record, sim in _similarities(fp, [r for r in records if r.article_id != article_id]):
         if sim is None or sim < threshold:
             continue
         first = record.cluster_id or record.article_id
@@ -274,6 +271,36 @@ def assign_cluster(
     if best is None:
         return Cluster(article_id, None)
     return Cluster(best[1], best[1], best[0])
+
+
+# From this many records of the scheme on, one NumPy comparison is cheaper than a call
+# each (11 us for any number up to 10; 4.3 us for one record, 7.3 for three, 21.7 for ten).
+_TOGETHER = 3
+
+
+def _similarities(
+    fp: Fingerprint, records: list[SeenRecord]
+) -> Iterator[tuple[SeenRecord, float | None]]:
+    """``similarity_to(fp, record)`` for each record: those of this scheme compared in one
+    NumPy operation (a call per record, about ten a new article, was 3 % of a cold pass's
+    worker samples), the others one by one; the same floats ``similarity`` gives."""
+    size = len(fp.signature)
+    same: list[SeenRecord] = []
+    other: list[SeenRecord] = []
+    for r in records:
+        ok = size and r.signature_scheme == SIGNATURE_SCHEME and len(r.signature) == size
+        (same if ok else other).append(r)
+    if len(same) < _TOGETHER:
+        same, other = [], records
+    if same:
+        mine = np.frombuffer(fp.signature, dtype="<u2")
+        theirs = np.frombuffer(b"".join([r.signature for r in same]), dtype="<u2")
+        agree = (theirs.reshape(len(same), mine.size) == mine).sum(axis=1).tolist()
+        n = mine.size
+        for record, count in zip(same, agree, strict=True):
+            yield record, min(1.0, max(0.0, (count / n - _COLLIDE) / (1.0 - _COLLIDE)))
+    for record in other:
+        yield record, similarity_to(fp, record)
 
 
 def _fold(value: str) -> str:
