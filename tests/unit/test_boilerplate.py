@@ -10,10 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worker.core import boilerplate, language
+from worker.core import extract as extract_module
 from worker.core.boilerplate import Rules, fingerprints, learn, remove, source_key
 from worker.core.extract import combine, extract, is_teaser, much_longer, trim
 from worker.core.models import RawEntry, SourceRef
 from worker.core.normalize import Cleaning, normalize_entry, with_page, without_learned
+from worker.core.text import fold_keywords
 
 PAGES = Path(__file__).resolve().parent.parent / "fixtures" / "pages"
 SOURCE = SourceRef(feed_id="f1", feed_url="https://news.example/feed.xml")
@@ -283,6 +285,45 @@ def test_is_teaser(text, removed, expected):
     assert is_teaser(text, removed) is expected
 
 
+_ENDINGS = st.lists(
+    st.sampled_from(
+        [
+            "word",
+            "Read More",
+            "READ MORE!",
+            "continue reading",
+            "Continue Read\u0131ng",
+            "[",
+            "]",
+            "\u2026",
+            "...",
+            ".",
+            "(more)",
+            "(MORE\u2026)",
+            "read the full story",
+            "READ THE REST OF THE ARTICLE",
+            "\u017ftory",
+            "\u0130",
+            " ",
+            "\n",
+            "»",
+            "-",
+        ]
+    ),
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=2000)
+@given(_ENDINGS, st.text(max_size=250))
+def test_the_teaser_screen_never_hides_an_ending_the_pattern_knows(ending, before):
+    """The keyword screen in front of the teaser pattern lets through every text the
+    pattern matches, odd case foldings included."""
+    text = before + ending
+    expected = bool(extract_module._TEASER_END.search(text[-200:]))
+    assert is_teaser(text) is expected
+
+
 def test_much_longer_needs_a_real_difference():
     """A page counts as much longer only well beyond the item (1.5x and 200 characters)."""
     assert much_longer("x" * 100, "x" * 400)
@@ -338,7 +379,7 @@ def test_the_screen_folds_everything_re_matches_with_an_ascii_letter() -> None:
             if 0xD800 <= cp <= 0xDFFF:
                 continue
             char = chr(cp)
-            if pattern.fullmatch(char) and boilerplate._fold("x" + char + "x") != f"x{letter}x":
+            if pattern.fullmatch(char) and fold_keywords("x" + char + "x") != f"x{letter}x":
                 wrong.append((letter, hex(cp)))
     assert wrong == []
 

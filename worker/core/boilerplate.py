@@ -28,7 +28,7 @@ import lxml.html
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
-from worker.core.text import BLOCK_TAGS, collapse, fragment
+from worker.core.text import BLOCK_TAGS, collapse, fold_keywords, fragment
 
 # Blocks that are whole lines of text. Containers (div, section...) count only when they
 # hold no other block, so a wrapper is never removed for one line it contains.
@@ -109,7 +109,7 @@ class Rules:
                     return True
                 continue
             if folded is None:
-                folded = _fold(markup)
+                folded = fold_keywords(markup)
             if any(k in folded for k in keywords):
                 return True
         return False
@@ -117,15 +117,6 @@ class Rules:
 
 DEFAULT_RULES = Rules()
 NO_RULES = Rules(patterns=())
-
-
-def _fold(markup: str) -> str:
-    """Markup as the keyword screen compares it. casefold() sends every character that
-    (?i) matches with an ASCII letter to that letter (U+017F to "s", U+212A to "k"),
-    except two that re also matches with "i": the dotless i and the dotted capital I
-    (which casefolds to "i" and a combining dot). tests/unit/test_boilerplate.py checks
-    this over all of Unicode."""
-    return markup.casefold().replace("\u0131", "i").replace("i\u0307", "i")
 
 
 @lru_cache(maxsize=1024)

@@ -36,7 +36,7 @@ import lxml.html
 from lxml import etree
 
 from worker.core.dates import parse_date
-from worker.core.text import collapse
+from worker.core.text import collapse, fold_keywords
 
 # A page above this size is cut before extraction: bounded time per article.
 MAX_PAGE_CHARS = 3_000_000
@@ -105,11 +105,20 @@ _TEASER_END = re.compile(
 )
 
 
+# Each ending _TEASER_END knows holds one of these, folded as (?i) matches: most items
+# have none in their last 200 characters and skip the pattern (9 us a body, 1.2 % of a
+# cold pass's worker samples).
+_TEASER_WORDS = ("\u2026", "...", "more", "reading", "story", "article")
+
+
 def is_teaser(text: str | None, removed: Sequence[str] = ()) -> bool:
     """An item that stops where its page goes on: a closing "[…]", "Read more" or
     "Continue reading", or WordPress's "The post ... appeared first on ..." trailer."""
-    if text and _TEASER_END.search(text[-200:]):
-        return True
+    if text:
+        tail = text[-200:]
+        folded = fold_keywords(tail)
+        if any(w in folded for w in _TEASER_WORDS) and _TEASER_END.search(tail):
+            return True
     return any("appeared first on" in line for line in removed)
 
 

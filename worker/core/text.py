@@ -73,6 +73,15 @@ def scrub(value: str) -> str:
     return _UNSAFE.sub("", value.replace("\r\n", "\n"))
 
 
+def fold_keywords(value: str) -> str:
+    """Text as a keyword screen in front of a ``(?i)`` pattern compares it. casefold()
+    sends every character that (?i) matches with an ASCII letter to that letter (U+017F
+    to "s", U+212A to "k"), except two that re also matches with "i": the dotless i and
+    the dotted capital I (which casefolds to "i" and a combining dot).
+    tests/unit/test_boilerplate.py checks this over all of Unicode."""
+    return value.casefold().replace("\u0131", "i").replace("i\u0307", "i")
+
+
 def collapse(value: str) -> str:
     """One space between words, no leading or trailing space."""
     if _KEPT_SPACES.search(value) is None:
