@@ -52,7 +52,7 @@ from worker.core.retry import Failure, RetryPolicy, plan_retries
 from worker.core.rhythm import publication_times, record_poll, record_publications
 from worker.core.schedule import Outcome, OutcomeKind, next_poll
 from worker.logging import get_logger
-from worker.rounds import Committed, ReadDoc, Round, cleaning, next_round
+from worker.rounds import ROUND_BYTES, Committed, ReadDoc, Round, cleaning, next_round
 from worker.runtime import Runtime
 
 log = get_logger("worker.pipeline")
@@ -212,54 +212,94 @@ def process(rt: Runtime, fetched: Sequence[FetchResult]) -> dict[str, list[str]]
 
     Returns the accepted event ids per sink, for the deliver messages.
 
-    The documents are read one by one, then decided and committed in rounds (``rounds.Round``):
-    each store call of the dedupe serves every document of a round at once, so a task
-    of 40 documents makes a handful of round trips instead of seven per document.
+    The documents are taken ``ROUND_BYTES`` at a time: read one by one, then decided and
+    committed in rounds (``rounds.Round``), each store call of the dedupe serving every
+    document of a round at once; a task of 40 documents makes a handful of round trips
+    instead of seven per document, and holds half a megabyte of documents at a time.
     """
     specs = rt.store.feed_specs([f.feed_id for f in fetched])
     states = rt.store.load_states(list(specs))
     profiles = rt.store.load_feed_identities(list(specs))
     out = _Outcomes()
-    todo: list[ReadDoc] = []
-    for result in fetched:
-        spec, state = specs.get(result.feed_id), states.get(result.feed_id)
-        if spec is None or state is None:
-            log.info("feed.removed_while_polling", feed_id=result.feed_id)
-            continue
-        now = rt.clock()
-        started = time.perf_counter()
-        profile = profiles.get(spec.feed_id) or FeedIdentity(spec.feed_id)
-        try:
-            doc = _read_doc(
-                rt, result, spec=spec, state=state, profile=profile, now=now, memo=profile.known
-            )
-        except ParseError as exc:
-            failed = replace(result, status="error", error_kind="parse_error", error=exc.reason)
-            new_state, feed_events = _settle(rt, state, spec, failed, now, status="error")
-            out.settled.append(new_state)
-            out.events += feed_events
-            _log_poll(_summary(failed, new_state, now, "error"), spec, state, new_state)
-            continue
-        metrics.parse_seconds(time.perf_counter() - started)
-        for reason in doc.skipped:
-            # The same broken entries come back at every poll: counted in feed.polled.
-            log.debug("entry.skipped", feed_id=spec.feed_id, reason=reason)
-        todo.append(doc)
-    while todo:
-        batch, todo = next_round(todo)
-        done, stale = Round(rt, batch).commit()
-        for d, committed in done:
-            _settle_read(rt, d, committed, out)
-        # A remembered entry the store no longer agrees with: its document, read whole,
-        # goes through the next round.
-        todo = [
-            _read_doc(
-                rt, d.result, spec=d.spec, state=d.state, profile=d.profile, now=d.now, memo=None
-            )
-            for d in stale
-        ] + todo
+    for part in by_size(fetched, ROUND_BYTES):
+        read = (
+            _first_read(rt, r, out, specs=specs, states=states, profiles=profiles) for r in part
+        )
+        todo = [d for d in read if d is not None]
+        while todo:
+            batch, todo = next_round(todo)
+            done, stale = Round(rt, batch).commit()
+            for d, committed in done:
+                _settle_read(rt, d, committed, out)
+            # A remembered entry the store no longer agrees with: its document, read
+            # whole, goes through the next round.
+            todo = [
+                _read_doc(
+                    rt,
+                    d.result,
+                    spec=d.spec,
+                    state=d.state,
+                    profile=d.profile,
+                    now=d.now,
+                    memo=None,
+                )
+                for d in stale
+            ] + todo
     _save(rt, out.settled, out.events, rt.clock())
     return {sink: ids for sink, ids in out.outbox.items() if ids}
+
+
+def _first_read(
+    rt: Runtime,
+    result: FetchResult,
+    out: _Outcomes,
+    *,
+    specs: Mapping[str, FeedSpec],
+    states: Mapping[str, FeedState],
+    profiles: Mapping[str, FeedIdentity],
+) -> ReadDoc | None:
+    """The document read with its feed's memo; None when its feed is gone, or when it
+    cannot be read (its feed then settled as failed)."""
+    spec, state = specs.get(result.feed_id), states.get(result.feed_id)
+    if spec is None or state is None:
+        log.info("feed.removed_while_polling", feed_id=result.feed_id)
+        return None
+    now = rt.clock()
+    started = time.perf_counter()
+    profile = profiles.get(spec.feed_id) or FeedIdentity(spec.feed_id)
+    try:
+        doc = _read_doc(
+            rt, result, spec=spec, state=state, profile=profile, now=now, memo=profile.known
+        )
+    except ParseError as exc:
+        failed = replace(result, status="error", error_kind="parse_error", error=exc.reason)
+        new_state, feed_events = _settle(rt, state, spec, failed, now, status="error")
+        out.settled.append(new_state)
+        out.events += feed_events
+        _log_poll(_summary(failed, new_state, now, "error"), spec, state, new_state)
+        return None
+    metrics.parse_seconds(time.perf_counter() - started)
+    for reason in doc.skipped:
+        # The same broken entries come back at every poll: counted in feed.polled.
+        log.debug("entry.skipped", feed_id=spec.feed_id, reason=reason)
+    return doc
+
+
+def by_size(results: Sequence[FetchResult], limit: int) -> list[list[FetchResult]]:
+    """The results in order, in batches of at most ``limit`` bytes of bodies (a larger
+    body alone)."""
+    batches: list[list[FetchResult]] = []
+    current: list[FetchResult] = []
+    size = 0
+    for result in results:
+        if current and size + len(result.body) > limit:
+            batches.append(current)
+            current, size = [], 0
+        current.append(result)
+        size += len(result.body)
+    if current:
+        batches.append(current)
+    return batches
 
 
 @dataclass(slots=True)

@@ -35,10 +35,11 @@ from worker.runtime import Runtime
 log = get_logger("worker.pipeline")
 
 ACCEPT_PAGES = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
-# Bytes of documents decided together at most (a larger document goes alone): a round
-# holds all its documents' articles, fingerprints and events at once, so it costs memory
-# as it saves round trips. 512 KB is about 20 documents of 20 items; the whole 1 MB of a
-# parse message put 20 MB more in the largest worker process (docs/benchmarks.md).
+# Bytes of documents a parse task reads and decides at a time (``pipeline.process``; a
+# larger document alone): a round holds all its documents' articles, fingerprints and
+# events at once, so it costs memory as it saves round trips. 512 KB is about 20
+# documents of 20 items; the whole 1 MB of a parse message put 20 MB more in the largest
+# worker process (docs/benchmarks.md).
 ROUND_BYTES = 512 * 1024
 
 
@@ -64,26 +65,21 @@ class ReadDoc:
         return {k for e in self.entries for k in e.ids()}
 
 
-def next_round(
-    docs: list[ReadDoc], limit: int = ROUND_BYTES
-) -> tuple[list[ReadDoc], list[ReadDoc]]:
-    """The documents that can be decided together (``limit`` bytes of them, or the first
-    alone), and the rest: none of a round shares a feed or an identity key with another,
-    so none needs to see what another commits (the same article in two feeds of one task
-    is decided once, then again in the next round against the first decision, as when
-    they came in two tasks)."""
+def next_round(docs: list[ReadDoc]) -> tuple[list[ReadDoc], list[ReadDoc]]:
+    """The documents that can be decided together, and the rest: none of a round shares
+    a feed or an identity key with another, so none needs to see what another commits
+    (the same article in two feeds of one task is decided once, then again in the next
+    round against the first decision, as when they came in two tasks)."""
     taken: set[str] = set()
     batch: list[ReadDoc] = []
     later: list[ReadDoc] = []
-    size = 0
     for d in docs:
         keys = d.identity_keys() | {"feed:" + d.spec.feed_id}
-        if (batch and size + len(d.result.body) > limit) or keys & taken:
+        if keys & taken:
             later.append(d)
         else:
             taken |= keys
             batch.append(d)
-            size += len(d.result.body)
     return batch, later
 
 

@@ -16,7 +16,6 @@ from celery import Task
 
 from worker import pipeline
 from worker.celery_app import TASK_TIME_LIMIT, app
-from worker.core.models import FetchResult
 from worker.logging import get_logger
 
 log = get_logger("worker.tasks")
@@ -129,7 +128,7 @@ def _quarantine_deliver(sink: str, event_ids: list[str]) -> None:
 @stage_task(name="feeds.fetch", queue="fetch", on_poison=_quarantine_fetch)
 def fetch(feed_ids: list[str]) -> None:
     changed = pipeline.fetch_batch(app.runtime, feed_ids)
-    for docs in _by_size(changed, PROCESS_BATCH_BYTES):
+    for docs in pipeline.by_size(changed, PROCESS_BATCH_BYTES):
         process.delay(pipeline.hand_over(app.runtime, docs))
 
 
@@ -148,18 +147,3 @@ def process(docs: list[dict[str, Any]]) -> None:
 @stage_task(name="events.deliver", queue="publish", on_poison=_quarantine_deliver)
 def deliver(sink: str, event_ids: list[str]) -> None:
     pipeline.deliver(app.runtime, sink, event_ids)
-
-
-def _by_size(results: list[FetchResult], limit: int) -> list[list[FetchResult]]:
-    batches: list[list[FetchResult]] = []
-    current: list[FetchResult] = []
-    size = 0
-    for result in results:
-        if current and size + len(result.body) > limit:
-            batches.append(current)
-            current, size = [], 0
-        current.append(result)
-        size += len(result.body)
-    if current:
-        batches.append(current)
-    return batches

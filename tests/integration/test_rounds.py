@@ -201,3 +201,25 @@ def test_a_task_makes_one_call_per_step_for_its_documents(tmp_path, env):
     pipeline.process(rt, [f for f in fetched(rt) if f.url.endswith(("world.xml", "business.xml"))])
     # world's articles are known now (one round); business shares one with world (two)
     assert counting.calls["lookup_articles"] == 2
+
+
+def test_a_task_reads_and_decides_its_documents_a_slice_at_a_time(tmp_path, env, monkeypatch):
+    """A task holds ``ROUND_BYTES`` of documents at a time: with room for two documents,
+    six make three slices, each read and decided whole before the next is read, and the
+    events are those of one slice for all."""
+    sliced = runtime(tmp_path / "sliced", env)
+    counting = Counting(sliced.store)
+    sliced.store = counting  # type: ignore[assignment]
+    results = [f for f in fetched(sliced) if not f.url.endswith("/business.xml")]
+    sizes = sorted(len(f.body) for f in results)
+    monkeypatch.setattr(pipeline, "ROUND_BYTES", sizes[-1] + sizes[-2])
+    parts = pipeline.by_size(results, pipeline.ROUND_BYTES)
+    assert len(parts) >= 3
+    sliced_out = pipeline.process(sliced, results)
+    assert counting.calls["lookup_articles"] == len(parts)
+
+    whole = runtime(tmp_path / "whole", env)
+    whole_out = pipeline.process(
+        whole, [f for f in fetched(whole) if not f.url.endswith("/business.xml")]
+    )
+    assert published(sliced, sliced_out) == published(whole, whole_out)

@@ -19,11 +19,11 @@ class Keys:
         return list(self.keys)
 
 
-def doc(feed: str, *keys: str, size: int = 10) -> ReadDoc:
+def doc(feed: str, *keys: str) -> ReadDoc:
     url = f"https://{feed}.example/feed"
     fake: Any = None  # what a round never reads while splitting
     return ReadDoc(
-        result=FetchResult(feed_id=feed, url=url, status="ok", body=b"x" * size),
+        result=FetchResult(feed_id=feed, url=url, status="ok", body=b"x"),
         spec=FeedSpec(feed_id=feed, url=url),
         state=FeedState(feed_id=feed, url=url),
         profile=FeedIdentity(feed),
@@ -48,13 +48,3 @@ def test_documents_sharing_a_key_or_a_feed_wait_for_the_next_round():
     assert names(later) == ["b", "a"]
     now, later = next_round(later)
     assert (names(now), later) == (["b", "a"], [])
-
-
-def test_a_round_takes_its_byte_budget_and_a_large_document_goes_alone():
-    docs = [doc("a", size=60), doc("b", size=50), doc("c", size=40), doc("d", size=500)]
-    now, later = next_round(docs, limit=100)
-    assert names(now) == ["a", "c"]  # b would pass the budget; c still fits
-    now, later = next_round(later, limit=100)
-    assert names(now) == ["b"]
-    now, later = next_round(later, limit=100)
-    assert (names(now), later) == (["d"], [])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from worker.core.models import FetchResult
-from worker.tasks import PROCESS_BATCH_BYTES, _by_size
+from worker.pipeline import by_size as _by_size
+from worker.tasks import PROCESS_BATCH_BYTES
 
 
 def _doc(n: int, size: int) -> FetchResult:
