@@ -45,7 +45,8 @@ ROUND_BYTES = 512 * 1024
 
 @dataclass(frozen=True, slots=True)
 class ReadDoc:
-    """A changed document, read, with its entries' identity keys."""
+    """A changed document, read: its articles, their entries (identity keys, words) and
+    their lines' fingerprints, with its feed as the parse task found it."""
 
     result: FetchResult
     spec: FeedSpec
