@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
 import structlog
 
 from tests.captures import CAPTURES
@@ -23,18 +22,8 @@ EMPTY = (
 )
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def mode(request: pytest.FixtureRequest) -> dict[str, str]:
-    if request.param == "redis":
-        return {
-            "REDIS_URL": request.getfixturevalue("redis_url"),
-            "SYNDICATE_STORE__PREFIX": request.getfixturevalue("prefix"),
-        }
-    return {}
-
-
 def runtime(
-    tmp_path: Path, urls: list[str], mode: dict[str, str], **env: str
+    tmp_path: Path, urls: list[str], store_env: dict[str, str], **env: str
 ) -> tuple[Runtime, Clock]:
     """Two JSONL sinks: ``all`` delivers copies, ``originals`` suppresses them."""
     base = {
@@ -47,7 +36,7 @@ def runtime(
         "SYNDICATE_SINKS__ORIGINALS__TYPE": "jsonl",
         "SYNDICATE_SINKS__ORIGINALS__PATH": str(tmp_path / "originals.jsonl"),
         "SYNDICATE_SINKS__ORIGINALS__DUPLICATES": "suppress",
-        **mode,
+        **store_env,
         **env,
     }
     config = tmp_path / "syndicate.toml"
@@ -68,11 +57,13 @@ def serve(server: FeedServer, path: str, name: str | bytes) -> None:
     server.routes[path] = Resource(body)
 
 
-def test_an_edited_feed_publishes_updates_for_meaningful_changes_only(tmp_path, feed_server, mode):
+def test_an_edited_feed_publishes_updates_for_meaningful_changes_only(
+    tmp_path, feed_server, store_env
+):
     """Between the two captures, the edited headline and the new paragraph become
     article.updated revision 2; churn and a one-word fix publish nothing."""
     serve(feed_server, "/coast.xml", "edit_before.xml")
-    rt, clock = runtime(tmp_path, [feed_server.url("/coast.xml")], mode)
+    rt, clock = runtime(tmp_path, [feed_server.url("/coast.xml")], store_env)
     run_cycle(rt)
     created = events(tmp_path)
     assert [e["type"] for e in created] == ["article.created"] * 4
@@ -91,11 +82,14 @@ def test_an_edited_feed_publishes_updates_for_meaningful_changes_only(tmp_path, 
         assert e["data"]["changes"]["title"] == ("barrier" in e["data"]["url"])
 
 
-def test_updates_past_the_daily_cap_wait_for_the_next_day(tmp_path, feed_server, mode):
+def test_updates_past_the_daily_cap_wait_for_the_next_day(tmp_path, feed_server, store_env):
     """With one update a day, a second edit the same day waits and goes out next day."""
     serve(feed_server, "/coast.xml", "edit_before.xml")
     rt, clock = runtime(
-        tmp_path, [feed_server.url("/coast.xml")], mode, SYNDICATE_DEDUPE__MAX_UPDATES_PER_DAY="1"
+        tmp_path,
+        [feed_server.url("/coast.xml")],
+        store_env,
+        SYNDICATE_DEDUPE__MAX_UPDATES_PER_DAY="1",
     )
     run_cycle(rt)
     serve(feed_server, "/coast.xml", "edit_after.xml")
@@ -123,14 +117,14 @@ def test_updates_past_the_daily_cap_wait_for_the_next_day(tmp_path, feed_server,
     assert "second section of the wall" in late[0]["data"]["content_text"]
 
 
-def test_syndicated_copies_share_the_first_articles_cluster(tmp_path, feed_server, mode):
+def test_syndicated_copies_share_the_first_articles_cluster(tmp_path, feed_server, store_env):
     """The wire story at two more outlets is duplicate_of the first outlet's article, in its
     cluster; a sink that suppresses duplicates gets only the originals."""
     serve(feed_server, "/northern.xml", "syndicated_northern.xml")
     serve(feed_server, "/valley.xml", EMPTY)
     serve(feed_server, "/coastal.xml", EMPTY)
     urls = [feed_server.url(p) for p in ("/northern.xml", "/valley.xml", "/coastal.xml")]
-    rt, clock = runtime(tmp_path, urls, mode)
+    rt, clock = runtime(tmp_path, urls, store_env)
     run_cycle(rt)
     serve(feed_server, "/valley.xml", "syndicated_valley.xml")
     serve(feed_server, "/coastal.xml", "syndicated_coastal.xml")
@@ -148,11 +142,11 @@ def test_syndicated_copies_share_the_first_articles_cluster(tmp_path, feed_serve
     assert rt.store.pending_counts() == {}
 
 
-def test_regenerated_guids_through_the_pipeline(tmp_path, feed_server, mode):
+def test_regenerated_guids_through_the_pipeline(tmp_path, feed_server, store_env):
     """A feed that changes every GUID on every poll publishes each notice once, and the
     switch to content identity is logged once."""
     serve(feed_server, "/coast.xml", "guid_unstable_poll1.xml")
-    rt, clock = runtime(tmp_path, [feed_server.url("/coast.xml")], mode)
+    rt, clock = runtime(tmp_path, [feed_server.url("/coast.xml")], store_env)
     with structlog.testing.capture_logs() as logs:
         run_cycle(rt)
         for name in ("guid_unstable_poll2.xml", "guid_unstable_poll3.xml"):
@@ -168,7 +162,9 @@ def test_regenerated_guids_through_the_pipeline(tmp_path, feed_server, mode):
     assert not profile.guid.trusted and profile.polls == 3
 
 
-def test_the_same_story_in_two_section_feeds_is_not_revised_by_either(tmp_path, feed_server, mode):
+def test_the_same_story_in_two_section_feeds_is_not_revised_by_either(
+    tmp_path, feed_server, store_env
+):
     """Section feeds with their own summaries of one article publish it once, and polling
     them in turn does not flip it into updates."""
     fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "feeds"
@@ -177,7 +173,7 @@ def test_the_same_story_in_two_section_feeds_is_not_revised_by_either(tmp_path, 
         (fixtures / "rss20_section_business.xml").read_bytes()
     )
     rt, clock = runtime(
-        tmp_path, [feed_server.url("/world.xml"), feed_server.url("/business.xml")], mode
+        tmp_path, [feed_server.url("/world.xml"), feed_server.url("/business.xml")], store_env
     )
     for _ in range(3):
         run_cycle(rt)

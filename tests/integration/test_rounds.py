@@ -8,8 +8,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.captures import CAPTURES
 from tests.integration.test_pipeline import Clock
 from worker import pipeline
@@ -51,17 +49,7 @@ DOCUMENTS = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def env(request: pytest.FixtureRequest) -> dict[str, str]:
-    if request.param == "redis":
-        return {
-            "REDIS_URL": request.getfixturevalue("redis_url"),
-            "SYNDICATE_STORE__PREFIX": request.getfixturevalue("prefix"),
-        }
-    return {}
-
-
-def runtime(where: Path, env: dict[str, str]) -> Runtime:
+def runtime(where: Path, store_env: dict[str, str]) -> Runtime:
     where.mkdir()
     config = where / "syndicate.toml"
     config.write_text(
@@ -70,9 +58,10 @@ def runtime(where: Path, env: dict[str, str]) -> Runtime:
         + '[sinks.originals]\ntype = "jsonl"\npath = "originals.jsonl"\n'
         + 'duplicates = "suppress"\n'
     )
-    prefix = env.get("SYNDICATE_STORE__PREFIX", "") + where.name
+    prefix = store_env.get("SYNDICATE_STORE__PREFIX", "") + where.name
     settings = load_settings(
-        config, {**env, "SYNDICATE_STORE__DATA_DIR": str(where), "SYNDICATE_STORE__PREFIX": prefix}
+        config,
+        {**store_env, "SYNDICATE_STORE__DATA_DIR": str(where), "SYNDICATE_STORE__PREFIX": prefix},
     )
     rt = Runtime(settings, clock=Clock(), rand=lambda: 0.0)
     rt.store.sync_feeds(rt.settings.feed_specs(), rt.clock())
@@ -140,13 +129,13 @@ class Counting:
         return call
 
 
-def test_one_task_publishes_what_a_task_per_document_would(tmp_path, env):
+def test_one_task_publishes_what_a_task_per_document_would(tmp_path, store_env):
     """Copies of a story in one task point at the first outlet's article, an article in
     two of its feeds is published once, a line the site's earlier document repeated
     three times is learned for the later one: as when each document has a task."""
-    together = runtime(tmp_path / "together", env)
+    together = runtime(tmp_path / "together", store_env)
     together_out = pipeline.process(together, fetched(together))
-    apart = runtime(tmp_path / "apart", env)
+    apart = runtime(tmp_path / "apart", store_env)
     apart_out: dict[str, list[str]] = {}
     for one in fetched(apart):
         for sink, ids in pipeline.process(apart, [one]).items():
@@ -178,11 +167,11 @@ def test_one_task_publishes_what_a_task_per_document_would(tmp_path, env):
         )
 
 
-def test_a_task_makes_one_call_per_step_for_its_documents(tmp_path, env):
+def test_a_task_makes_one_call_per_step_for_its_documents(tmp_path, store_env):
     """Documents that share no article are decided in one round: the identity lookup,
     the near-duplicate candidates, the history and the commit are one call each. The two
     section feeds share an article: the later one waits for a second round."""
-    rt = runtime(tmp_path / "counted", env)
+    rt = runtime(tmp_path / "counted", store_env)
     counting = Counting(rt.store)
     rt.store = counting  # type: ignore[assignment]
     pipeline.process(rt, [f for f in fetched(rt) if not f.url.endswith("/business.xml")])
@@ -203,11 +192,11 @@ def test_a_task_makes_one_call_per_step_for_its_documents(tmp_path, env):
     assert counting.calls["lookup_articles"] == 2
 
 
-def test_a_task_reads_and_decides_its_documents_a_slice_at_a_time(tmp_path, env, monkeypatch):
+def test_a_task_reads_and_decides_its_documents_a_slice_at_a_time(tmp_path, store_env, monkeypatch):
     """A task holds ``ROUND_BYTES`` of documents at a time: with room for two documents,
     six make three slices, each read and decided whole before the next is read, and the
     events are those of one slice for all."""
-    sliced = runtime(tmp_path / "sliced", env)
+    sliced = runtime(tmp_path / "sliced", store_env)
     counting = Counting(sliced.store)
     sliced.store = counting  # type: ignore[assignment]
     results = [f for f in fetched(sliced) if not f.url.endswith("/business.xml")]
@@ -218,7 +207,7 @@ def test_a_task_reads_and_decides_its_documents_a_slice_at_a_time(tmp_path, env,
     sliced_out = pipeline.process(sliced, results)
     assert counting.calls["lookup_articles"] == len(parts)
 
-    whole = runtime(tmp_path / "whole", env)
+    whole = runtime(tmp_path / "whole", store_env)
     whole_out = pipeline.process(
         whole, [f for f in fetched(whole) if not f.url.endswith("/business.xml")]
     )
