@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from worker.core.models import FetchResult
-from worker.pipeline import by_size as _by_size
+from worker.pipeline import by_size
 from worker.tasks import PROCESS_BATCH_BYTES
 
 
@@ -20,7 +20,7 @@ def _doc(n: int, size: int) -> FetchResult:
 def test_documents_are_grouped_under_the_byte_limit_in_order() -> None:
     quarter = PROCESS_BATCH_BYTES // 4
     docs = [_doc(n, quarter) for n in range(9)]
-    batches = _by_size(docs, PROCESS_BATCH_BYTES)
+    batches = by_size(docs, PROCESS_BATCH_BYTES)
     assert [[d.feed_id for d in b] for b in batches] == [
         ["f0", "f1", "f2", "f3"],
         ["f4", "f5", "f6", "f7"],
@@ -31,9 +31,9 @@ def test_documents_are_grouped_under_the_byte_limit_in_order() -> None:
 
 def test_a_document_over_the_limit_travels_alone() -> None:
     docs = [_doc(0, 10), _doc(1, PROCESS_BATCH_BYTES + 1), _doc(2, 10)]
-    assert [[d.feed_id for d in b] for b in _by_size(docs, PROCESS_BATCH_BYTES)] == [
+    assert [[d.feed_id for d in b] for b in by_size(docs, PROCESS_BATCH_BYTES)] == [
         ["f0"],
         ["f1"],
         ["f2"],
     ]
-    assert _by_size([], PROCESS_BATCH_BYTES) == []
+    assert by_size([], PROCESS_BATCH_BYTES) == []

@@ -193,11 +193,6 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(_WORD.findall("\n".join(kept))[:MAX_WORDS])
 
 
-def normalized_text(text: str | None) -> str:
-    """The body as the fingerprint sees it, one string (for content identity)."""
-    return " ".join(_words(text)) if text else ""
-
-
 def similarity(a: bytes, b: bytes) -> float | None:
     """Estimated Jaccard similarity of the two texts behind two signatures, in [0, 1];
     None when either has no signature (a record older than fingerprints)."""
