@@ -142,6 +142,30 @@ def test_commit_is_conditional_on_the_expected_revision(store):
     assert store.seen(["a1"])["a1"].revision == 2
 
 
+def test_a_large_commit_keeps_every_article_and_its_bytes(store):
+    """Thousands of articles in one call (more fields than a 16-bit msgpack array holds,
+    as the Redis store packs them), with bodies and signatures of any bytes, are all
+    accepted and read back unchanged."""
+    body = bytes(range(256)) * 4
+    fp = fingerprint("t", "some words to sign here for the record")
+    commits = [
+        ArticleCommit(
+            seen=replace(SeenRecord(f"big{n}", 1, f"h{n}"), signature=fp.signature),
+            expected_revision=0,
+            event=Event(f"big{n}.1", "article.created", f"big{n}", body + str(n).encode()),
+            sinks=("a",),
+            aliases=(f"alias{n}",),
+        )
+        for n in range(6_000)
+    ]
+    assert store.commit_articles(commits, NOW, 60) == [f"big{n}.1" for n in range(6_000)]
+    assert store.seen(["big5999"])["big5999"].signature == fp.signature
+    assert store.pending_events("a", ["big0.1", "big5999.1"]) == {
+        "big0.1": body + b"0",
+        "big5999.1": body + b"5999",
+    }
+
+
 def test_commit_queues_the_event_for_every_sink_under_a_lease(store):
     """Accepted events are pending for each sink, claimable once the lease ends."""
     store.commit_articles([commit("a1"), commit("a2")], NOW, 60)
