@@ -126,6 +126,46 @@ def test_source_key_is_the_site_without_www(url, key):
     assert source_key(url, "feed-1") == key
 
 
+_URL_PARTS = st.sampled_from(
+    [
+        "http",
+        "https",
+        "HTTPS",
+        "://",
+        "/",
+        "www.",
+        "a",
+        "B",
+        "0",
+        ".",
+        "-",
+        ":8",
+        "@",
+        "[::1]",
+        "?",
+        "#",
+        "%41",
+        " ",
+        "\t",
+        "\n",
+        "\x00",
+        "\u00e9",
+        "example",
+        "Ex",
+    ]
+)
+
+
+@settings(max_examples=2000)
+@given(st.lists(_URL_PARTS, max_size=12).map("".join))
+def test_source_key_fast_path_agrees_with_urlsplit(url):
+    """The regex route for plain URLs gives the host urlsplit gives, for any URL."""
+    from urllib.parse import urlsplit
+
+    expected = ((urlsplit(url).hostname or "") if url else "").removeprefix("www.") or "f"
+    assert source_key(url, "f") == expected
+
+
 def test_seed_page_extraction_keeps_story_and_drops_comments():
     """The seed-shaped page gives its story, sub-headings, author, date and image; no comments."""
     page = (PAGES / "seed_article.html").read_text()

@@ -127,10 +127,20 @@ def rules_for(
     return Rules.build(selectors, patterns, defaults=defaults)
 
 
+# A URL whose host urlsplit would hand back as it is: lower-case scheme and host, no
+# user, port or brackets, the host ended by the path, query, fragment or the end.
+# Canonical URLs are so; urlsplit (4 us a URL; its cache holds 128, and a parse round
+# asks about a few hundred URLs three times each) is left for the others.
+_PLAIN_HOST = re.compile(r"https?://([a-z0-9.-]+)(?=[/?#]|\Z)")
+
+
 def source_key(url: str | None, fallback: str) -> str:
     """Which source an article's history belongs to: its site (host without "www."),
     so an outlet's section feeds share one history; the feed when there is no URL."""
-    host = (urlsplit(url).hostname or "") if url else ""
+    host = ""
+    if url:
+        plain = _PLAIN_HOST.match(url)
+        host = plain[1] if plain else (urlsplit(url).hostname or "")
     return host.removeprefix("www.") or fallback
 
 
