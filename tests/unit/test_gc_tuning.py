@@ -18,3 +18,19 @@ def test_a_started_worker_process_freezes_its_heap_and_collects_less_often():
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_starting_worker_imports_the_fetch_transport_before_its_pool_forks(monkeypatch):
+    """The aiohttp transport is imported by the worker's main process (worker_init), so
+    pool processes inherit it instead of importing it in their first fetch task."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "worker.adapters.aiofetch", raising=False)
+    before = gc.get_threshold()
+    try:
+        signals.worker_init.send(sender=None)
+        assert "worker.adapters.aiofetch" in sys.modules
+        assert gc.get_threshold() == (celery_app.GC_THRESHOLD, *before[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
