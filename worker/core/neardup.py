@@ -315,7 +315,7 @@ def _shingle_hashes(words: Sequence[str]) -> np.ndarray:
     if not words:
         return np.empty(0, dtype=np.uint32)
     crc = zlib.crc32
-    w = np.fromiter((crc(word.encode()) for word in words), dtype=np.uint32, count=len(words))
+    w = np.fromiter(map(crc, map(str.encode, words)), dtype=np.uint32, count=len(words))
     if len(w) < SHINGLE:
         w = np.concatenate([w, np.zeros(SHINGLE - len(w), dtype=np.uint32)])
     combined: np.ndarray = w[:-2] * _K1 + w[1:-1] * _K2 + w[2:] * _K3
@@ -400,20 +400,27 @@ def _minhash(shingle_hashes: np.ndarray) -> np.ndarray:
     leaves behind). At most ``_BATCH`` shingles are permuted at once (2 MB).
     """
     a, b = _permutations()
-    values = np.full(NUM_PERM, _MAX_HASH32, dtype=np.uint32)
+    values: np.ndarray | None = None
+    # In place where NumPy allows, and no running minimum for a body of one batch (nearly
+    # all): 32 -> 27 us a farm body.
     for i in range(0, len(shingle_hashes), _BATCH):
-        hv = _fmix32(shingle_hashes[i : i + _BATCH])
-        np.minimum(values, (a * hv + b).min(axis=1), out=values)
+        permuted = a * _fmix32(shingle_hashes[i : i + _BATCH])
+        permuted += b
+        least = permuted.min(axis=1)
+        values = least if values is None else np.minimum(values, least, out=values)
+    if values is None:
+        return np.full(NUM_PERM, _MAX_HASH32, dtype=np.uint32)
     return values
 
 
 def _fmix32(hv: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 32-bit finalizer, as datasketch pre-mixes ``affine32`` input."""
-    hv = hv ^ (hv >> np.uint32(16))
-    hv = hv * np.uint32(0x85EBCA6B)
-    hv = hv ^ (hv >> np.uint32(13))
-    hv = hv * np.uint32(0xC2B2AE35)
+    """MurmurHash3's 32-bit finalizer, as datasketch pre-mixes ``affine32`` input (the
+    caller's array is left as it is)."""
     mixed: np.ndarray = hv ^ (hv >> np.uint32(16))
+    mixed *= np.uint32(0x85EBCA6B)
+    mixed ^= mixed >> np.uint32(13)
+    mixed *= np.uint32(0xC2B2AE35)
+    mixed ^= mixed >> np.uint32(16)
     return mixed
 
 
