@@ -323,8 +323,8 @@ def _read_doc(
 ) -> ReadDoc:
     doc, skipped, title, site = _read(rt, result, spec, memo=memo)
     entries = analyse(doc.articles, spec.feed_id, doc.content_keys)
-    # Each body's lines for the boilerplate history, now that its tree is still kept
-    # (``text.fragment``): a round holds more bodies than the trees kept. Every entry
+    # Each body's lines for the boilerplate history, while the lines read with its text
+    # are still kept (``text.line_texts``): a round holds more bodies than that. Every entry
     # read in full gets them, though only those the round publishes are remembered:
     # outside a first poll or a stale memo, an entry read in full is a new one.
     remember = rt.settings.content.history_size > 0

@@ -28,11 +28,8 @@ import lxml.html
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
-from worker.core.text import BLOCK_TAGS, collapse, fold_keywords, fragment
+from worker.core.text import BLOCK_TAGS, LINE_TAGS, collapse, fold_keywords, line_texts
 
-# Blocks that are whole lines of text. Containers (div, section...) count only when they
-# hold no other block, so a wrapper is never removed for one line it contains.
-_LINE_TAGS = frozenset(BLOCK_TAGS - {"br", "hr", "table", "tbody", "thead", "tfoot", "tr"})
 # A promotion or trailer is a line, not a story paragraph.
 MAX_LINE_CHARS = 400
 
@@ -188,7 +185,7 @@ def remove(
 def _lines(root: etree._Element) -> Iterable[etree._Element]:
     """Block elements holding no other block element: the lines of the article."""
     for el in root.iter():
-        if el is root or not isinstance(el.tag, str) or el.tag not in _LINE_TAGS:
+        if el is root or not isinstance(el.tag, str) or el.tag not in LINE_TAGS:
             continue
         if any(isinstance(c.tag, str) and c.tag in BLOCK_TAGS for c in el.iterdescendants()):
             continue
@@ -205,17 +202,11 @@ def fingerprints(markup: str | None, removed: Sequence[str] = ()) -> tuple[str, 
     """What to remember of one article: a fingerprint per line, removed lines included
     (so a trailer that is being removed keeps counting as recurring)."""
     found: dict[str, None] = {}
-    if markup:
-        try:
-            # the tree ``html_to_text`` read the same body from, when it is still kept
-            root = fragment(markup)
-        except (etree.ParserError, ValueError, AssertionError, IndexError):
-            root = None
-        if root is not None:
-            for el in _lines(root):
-                text = collapse(el.text_content())
-                if text:
-                    found[_fingerprint(text)] = None
+    # read with the body's text when ``html_to_text`` kept them
+    for line in (line_texts(markup) if markup else None) or ():
+        text = collapse(line)
+        if text:
+            found[_fingerprint(text)] = None
     for text in removed:
         found[fingerprint(text)] = None
     return tuple(found)

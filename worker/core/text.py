@@ -100,63 +100,107 @@ def plain_text(value: str | None) -> str | None:
     return out or None
 
 
-def html_to_text(markup: str, *, keep_tree: bool = False) -> str:
+def html_to_text(markup: str, *, keep_lines: bool = False) -> str:
     """Readable text from an HTML fragment: blocks become paragraphs separated by a blank line.
 
-    ``keep_tree``: the parsed tree is kept for ``fragment``'s next caller of the same
-    markup (an article body, whose lines are fingerprinted later)."""
+    ``keep_lines``: the text of the fragment's lines (``line_texts``) is kept for that
+    function's next caller of the same markup (an article body, whose lines are
+    fingerprinted later): read in the same walk, not parsed and walked again."""
     markup = _CHAR_REF.sub(_drop_control_ref, scrub(markup))
     if not markup.strip():
         return ""
     try:
-        root = (
-            fragment(markup)
-            if keep_tree
-            else lxml.html.fragment_fromstring(markup, create_parent="div")
-        )
+        root = parse_fragment(markup)
     # lxml asserts on "<html><head>...</head></html>" (an IndexError under python -O).
-    except (etree.ParserError, ValueError, AssertionError, IndexError):
+    except _PARSE_ERRORS:
         # Never hand the markup back as text: drop the tags the crude way.
         return collapse(scrub(html.unescape(_ANY_TAG.sub(" ", markup))))
     parts: list[str] = []
-    _walk(root, parts)
-    # Character references ("&#x202e;", "&#1;") are decoded by the parser: scrub again.
-    text = scrub("".join(parts))
-    lines = [collapse(line) for line in _BLANK_LINES.split(text)]
-    return "\n\n".join(line for line in lines if line)
+    lines: list[str] | None = [] if keep_lines else None
+    _walk_root(root, parts, lines)
+    if lines is not None:
+        _keep_lines(markup, lines)
+    text = "".join(parts)
+    # Numeric character references ("&#x202e;", "&#1;") are decoded by the parser: scrub
+    # again where there were any (no named reference stands for a character scrub drops).
+    if "&#" in markup:
+        text = scrub(text)
+    out = [collapse(line) for line in _BLANK_LINES.split(text)]
+    return "\n\n".join(line for line in out if line)
+
+
+_PARSE_ERRORS = (etree.ParserError, ValueError, AssertionError, IndexError)
+_FULL_HTML = re.compile(r"^\s*<(?:html|!doctype)", re.IGNORECASE)
+
+
+def parse_fragment(markup: str) -> etree._Element:
+    """The element holding an HTML fragment's nodes, as ``lxml.html.fragment_fromstring(
+    markup, create_parent="div")`` would give them: the body the parser makes around the
+    fragment, which lxml would then move node by node into a new ``div`` (two thirds of
+    its 17 us a farm body). The root's tag and attributes, and any whitespace-only text
+    before its first child, differ from lxml's: read it with ``_walk_root``. Raises what
+    lxml raises."""
+    if _FULL_HTML.match(markup):  # lxml reads a whole document its own way
+        return lxml.html.fragment_fromstring(markup, create_parent="div")
+    doc = etree.fromstring(f"<html><body>{markup}</body></html>", lxml.html.html_parser)
+    if doc is None:
+        raise etree.ParserError("Document is empty")
+    bodies = [e for e in doc if e.tag == "body"]
+    if len(bodies) != 1:
+        return lxml.html.fragment_fromstring(markup, create_parent="div")
+    return bodies[0]
+
+
+def line_texts(markup: str) -> list[str] | None:
+    """The text of each line of an HTML fragment, in order: each block element (but
+    ``br``, ``hr`` and the table's rows and sections) that holds no other block element,
+    outside the fragment's root. None when the markup does not parse.
+
+    Kept by ``html_to_text(keep_lines=True)`` for the same markup, in this thread."""
+    kept: OrderedDict[str, list[str]] | None = getattr(_kept, "lines", None)
+    if kept is not None:
+        found = kept.get(markup)
+        if found is not None:
+            return found
+    try:
+        root = parse_fragment(markup)
+    except _PARSE_ERRORS:
+        return None
+    lines: list[str] = []
+    _walk_root(root, [], lines)
+    return lines
 
 
 # A new article's body is read for its text when it is normalized and for its lines'
-# fingerprints (learned boilerplate) once it is committed: the trees of the last few
-# bodies are kept so that it is parsed once (the second parse was about 3 % of a cold
-# pass's worker samples). A document's articles sit between the two reads. Each thread
-# keeps its own (a `--pool threads` worker): lxml wants a tree freed, as well as
-# changed, in the thread that parsed it.
-_RECENT_TREES = 32
+# fingerprints (learned boilerplate) right after: the lines of the last few bodies are
+# kept, read in the same walk as the text, so a body is parsed and walked once (a second
+# parse was about 3 % of a cold pass's worker samples, and reading each line's text from
+# the tree 30 us a farm body). A document's articles sit between the two reads. Each
+# thread keeps its own (a `--pool threads` worker).
+_RECENT_BODIES = 32
 _kept = threading.local()
+# Blocks that are whole lines of text. Containers (div, section...) count only when they
+# hold no other block, so a wrapper is never removed for one line it contains.
+LINE_TAGS = frozenset(BLOCK_TAGS - {"br", "hr", "table", "tbody", "thead", "tfoot", "tr"})
+_SKIPPED = frozenset(["script", "style", "template", "noscript"])
+# What _walk reports of an element's subtree, for the lines around it.
+_BLOCK_BELOW = 1  # a block element: no enclosing element is a line
+_SKIPPED_BELOW = 2  # a skipped element: a line around it reads its text from the tree
 
 
-def fragment(markup: str) -> lxml.html.HtmlElement:
-    """The HTML fragment's tree under a ``div``, shared with this thread's later callers
-    of the same markup: read it, never change it (``boilerplate.remove`` parses its own
-    copy). Raises what ``lxml.html.fragment_fromstring`` raises (nothing is kept then)."""
-    trees: OrderedDict[str, lxml.html.HtmlElement] | None = getattr(_kept, "trees", None)
-    if trees is None:
-        trees = _kept.trees = OrderedDict()
-    root = trees.get(markup)
-    if root is not None:
-        trees.move_to_end(markup)
-        return root
-    root = lxml.html.fragment_fromstring(markup, create_parent="div")
-    trees[markup] = root
-    if len(trees) > _RECENT_TREES:
-        trees.popitem(last=False)
-    return root
+def _keep_lines(markup: str, lines: list[str]) -> None:
+    kept: OrderedDict[str, list[str]] | None = getattr(_kept, "lines", None)
+    if kept is None:
+        kept = _kept.lines = OrderedDict()
+    kept[markup] = lines
+    kept.move_to_end(markup)
+    if len(kept) > _RECENT_BODIES:
+        kept.popitem(last=False)
 
 
-def forget_trees() -> None:
-    """Drop this thread's kept trees."""
-    _kept.trees = OrderedDict()
+def forget_lines() -> None:
+    """Drop this thread's kept lines."""
+    _kept.lines = OrderedDict()
 
 
 def _drop_control_ref(match: re.Match[str]) -> str:
@@ -167,23 +211,58 @@ def _drop_control_ref(match: re.Match[str]) -> str:
     return match[0]
 
 
-def _walk(el: etree._Element, out: list[str]) -> None:
+def _walk_root(root: etree._Element, out: list[str], lines: list[str] | None) -> None:
+    """``_walk`` of a fragment's root as a ``div`` (a block), never itself a line."""
+    out.append("\n\n")
+    if root.text:
+        out.append(root.text)
+    for child in root:
+        _walk(child, out, lines)
+    out.append("\n\n")
+
+
+def _walk(el: etree._Element, out: list[str], lines: list[str] | None) -> int:
+    """The element's text, blocks set apart by blank lines, onto ``out``; with ``lines``,
+    the text of each line in it (``line_texts``) onto ``lines``. Returns what it found
+    below and in the element (``_BLOCK_BELOW``, ``_SKIPPED_BELOW``)."""
     tag = el.tag if isinstance(el.tag, str) else ""
-    if tag in ("script", "style", "template", "noscript"):
+    if tag in _SKIPPED:
         if el.tail:
             out.append(el.tail)
-        return
+        return _skipped(el, lines) if lines is not None else 0
     block = tag in BLOCK_TAGS
     if block:
         out.append("\n\n")
-    if el.text and isinstance(el.tag, str):
+    start = len(out)
+    if el.text and tag:
         out.append(el.text)
+    below = 0
     for child in el:
-        _walk(child, out)
+        below |= _walk(child, out, lines)
+    if lines is not None and tag in LINE_TAGS and not below & _BLOCK_BELOW:
+        # a line's text is the text of the nodes below it, which is what it added to out
+        # unless a skipped element (whose text the tree counts) is among them
+        lines.append(el.text_content() if below & _SKIPPED_BELOW else "".join(out[start:]))
     if block:
         out.append("\n\n")
+        below |= _BLOCK_BELOW
     if el.tail:
         out.append(el.tail)
+    return below
+
+
+def _skipped(el: etree._Element, lines: list[str]) -> int:
+    """A skipped element (a script, a template) as its lines count it: the lines inside
+    it (markup that was not sanitized), and whether a block is in it."""
+    inner = [c for c in el.iterdescendants() if isinstance(c.tag, str) and c.tag in BLOCK_TAGS]
+    if not inner:
+        return _SKIPPED_BELOW
+    for c in inner:
+        if c.tag in LINE_TAGS and not any(
+            isinstance(d.tag, str) and d.tag in BLOCK_TAGS for d in c.iterdescendants()
+        ):
+            lines.append(c.text_content())
+    return _SKIPPED_BELOW | _BLOCK_BELOW
 
 
 def truncate(value: str | None, limit: int) -> str | None:
