@@ -280,6 +280,58 @@ def test_the_churn_screen_keeps_its_one_known_gap():
     assert neardup.body_words("Tues Jan") == ["tues", "jan"]
 
 
+def _words_one_paragraph_at_a_time(text: str) -> tuple[str, ...]:
+    """``neardup._words`` as it was written first: every paragraph through the churn
+    screen, every text through the \\w+ pattern."""
+    kept = []
+    for paragraph in neardup._fold(text).split("\n"):
+        stripped = paragraph.strip()
+        if not stripped:
+            continue
+        if (
+            len(stripped) <= neardup._NOISE_MAX_CHARS
+            and len(stripped.split()) <= neardup._NOISE_MAX_WORDS
+            and neardup._NOISE_PARAGRAPH.match(stripped)
+        ):
+            continue
+        kept.append(neardup._CHURN.sub(" ", stripped) if neardup._may_churn(stripped) else stripped)
+    return tuple(neardup._WORD.findall("\n".join(kept))[: neardup.MAX_WORDS])
+
+
+_TEXT_PIECES = st.sampled_from(
+    [
+        "council",
+        "vote",
+        "12:30",
+        "2 hours ago",
+        "now",
+        "Monday",
+        "Advertisement",
+        "Read more",
+        "_x",
+        "a-b",
+        "it's",
+        "caf\u00e9",
+        "\u00bd",
+        "\u2160",
+        "\n",
+        "\n\n",
+        " ",
+        ".",
+        ",",
+        "\t",
+    ]
+)
+
+
+@settings(max_examples=2000)
+@given(st.lists(_TEXT_PIECES | st.text(max_size=4), max_size=30).map(" ".join))
+def test_body_words_are_what_one_paragraph_at_a_time_gives(text):
+    """The whole-text churn screen and the ASCII route to the words change no body's
+    words: ASCII or not, with churn or without, noise paragraphs or none."""
+    assert neardup._words.__wrapped__(text) == _words_one_paragraph_at_a_time(text)
+
+
 @settings(max_examples=200)
 @given(
     st.lists(

@@ -178,19 +178,33 @@ def body_words(text: str | None) -> list[str]:
 @lru_cache(maxsize=_RECENT_BODIES)
 def _words(text: str) -> tuple[str, ...]:
     """``body_words``, remembered for the last few bodies (a tuple: it is shared)."""
+    folded = _fold(text)
+    # A paragraph holds what the whole text holds: where the text cannot churn, no
+    # paragraph is screened (45 -> 31 us a farm body, with the rest below).
+    churns = _may_churn(folded)
     kept = []
-    for paragraph in _fold(text).split("\n"):
+    for paragraph in folded.split("\n"):
         stripped = paragraph.strip()
         if not stripped:
             continue
         if (
             len(stripped) <= _NOISE_MAX_CHARS
+            and _NOISE_PARAGRAPH.match(stripped)  # fails at once on most paragraphs
             and len(stripped.split()) <= _NOISE_MAX_WORDS
-            and _NOISE_PARAGRAPH.match(stripped)
         ):
             continue
-        kept.append(_CHURN.sub(" ", stripped) if _may_churn(stripped) else stripped)
-    return tuple(_WORD.findall("\n".join(kept))[:MAX_WORDS])
+        kept.append(_CHURN.sub(" ", stripped) if churns and _may_churn(stripped) else stripped)
+    joined = "\n".join(kept)
+    if joined.isascii():
+        # the same words as \w+ finds in ASCII text, in a third of its time
+        return tuple(joined.translate(_ASCII_NON_WORD).split()[:MAX_WORDS])
+    return tuple(_WORD.findall(joined)[:MAX_WORDS])
+
+
+# Every ASCII character \w does not match, as a space.
+_ASCII_NON_WORD = str.maketrans(
+    {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+)
 
 
 def similarity(a: bytes, b: bytes) -> float | None:
