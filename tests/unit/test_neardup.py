@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.captures import load
@@ -359,3 +360,48 @@ def test_candidates_compared_together_get_what_one_by_one_gives(kinds, rng):
         records.append(SeenRecord(f"a{n}", 1, "h", signature=signature, signature_scheme=scheme))
     got = {r.article_id: sim for r, sim in neardup._similarities(fp, records)}
     assert got == {r.article_id: neardup.similarity_to(fp, r) for r in records}
+
+
+_TITLE_PIECES = st.sampled_from(
+    [
+        "Tue",
+        "Tues",
+        "Wed",
+        "Thu",
+        "Fri",
+        "Fr\u0131",
+        "Sat",
+        "\u017fat",
+        "Sun.",
+        "Mon",
+        "Jan",
+        "Dec",
+        "5th",
+        "12:30",
+        "now",
+        "ago",
+        "today",
+        "Council",
+        ",",
+        " ",
+        "\u2160",
+        "caf\u00e9",
+    ]
+)
+
+
+@settings(max_examples=2000)
+@given(st.lists(_TITLE_PIECES, max_size=6).map(" ".join) | st.text(max_size=12))
+@example("Mon Jan")
+@example("Tue Jan")
+@example("Wed Jan")
+@example("Thu Jan")
+@example("Fri Jan")
+@example("Fr\u0131 Jan")
+@example("Sat Jan")
+@example("Sun Jan")
+def test_title_keys_are_what_the_full_churn_pattern_gives(title):
+    """The screen in front of the title's churn pattern never changes a title key."""
+    words = neardup._WORD.findall(neardup._CHURN.sub(" ", neardup._fold(title)))
+    expected = hashlib.blake2b(" ".join(words).encode(), digest_size=6).hexdigest()
+    assert neardup.title_key.__wrapped__(title) == expected

@@ -160,8 +160,17 @@ _RECENT_TITLES = 256
 def title_key(title: str | None) -> str:
     """A short hash of the title as a reader reads it: case, punctuation, spacing and
     times do not count."""
-    words = _WORD.findall(_CHURN.sub(" ", _fold(title or "")))
+    folded = _fold(title or "")
+    # An exact screen (unlike the body's, below): what _CHURN can match needs a digit,
+    # "ago", "now", "day" or the start of a weekday's name (7 us of a title spared).
+    if _may_churn(folded) or _WEEKDAY_START.search(folded):
+        folded = _CHURN.sub(" ", folded)
+    words = _WORD.findall(folded)
     return hashlib.blake2b(" ".join(words).encode(), digest_size=6).hexdigest()
+
+
+# Case-blind as _CHURN is, so that it finds what _CHURN's weekdays start with.
+_WEEKDAY_START = re.compile("mon|tue|wed|thu|fri|sat|sun", re.IGNORECASE)
 
 
 def text_words(text: str | None) -> tuple[str, ...]:
