@@ -15,7 +15,7 @@ from worker.core.boilerplate import Rules, fingerprints, learn, remove, source_k
 from worker.core.extract import combine, extract, is_teaser, much_longer, trim
 from worker.core.models import RawEntry, SourceRef
 from worker.core.normalize import Cleaning, normalize_entry, with_page, without_learned
-from worker.core.text import fold_keywords
+from worker.core.text import collapse, fold_keywords
 
 PAGES = Path(__file__).resolve().parent.parent / "fixtures" / "pages"
 SOURCE = SourceRef(feed_id="f1", feed_url="https://news.example/feed.xml")
@@ -529,7 +529,7 @@ def _tree_lines(markup: str) -> list[str] | None:
         root = lxml.html.fragment_fromstring(markup, create_parent="div")
     except (etree.ParserError, ValueError, AssertionError, IndexError):
         return None
-    return [el.text_content() for el in boilerplate._lines(root)]
+    return [collapse(el.text_content()) for el in boilerplate._lines(root)]
 
 
 def _tree_text(markup: str) -> str:

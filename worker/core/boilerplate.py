@@ -203,8 +203,7 @@ def fingerprints(markup: str | None, removed: Sequence[str] = ()) -> tuple[str, 
     (so a trailer that is being removed keeps counting as recurring)."""
     found: dict[str, None] = {}
     # read with the body's text when ``html_to_text`` kept them
-    for line in (line_texts(markup) if markup else None) or ():
-        text = collapse(line)
+    for text in (line_texts(markup) if markup else None) or ():
         if text:
             found[_fingerprint(text)] = None
     for text in removed:

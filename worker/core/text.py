@@ -118,14 +118,17 @@ def html_to_text(markup: str, *, keep_lines: bool = False) -> str:
     parts: list[str] = []
     lines: list[str] | None = [] if keep_lines else None
     _walk_root(root, parts, lines)
-    if lines is not None:
-        _keep_lines(markup, lines)
     text = "".join(parts)
     # Numeric character references ("&#x202e;", "&#1;") are decoded by the parser: scrub
     # again where there were any (no named reference stands for a character scrub drops).
     if "&#" in markup:
         text = scrub(text)
-    out = [collapse(line) for line in _BLANK_LINES.split(text)]
+    paragraphs = _BLANK_LINES.split(text)
+    out = [collapse(paragraph) for paragraph in paragraphs]
+    if lines is not None:
+        # a line is most often a paragraph too: collapsed once
+        collapsed = dict(zip(paragraphs, out, strict=True))
+        _keep_lines(markup, [collapsed.get(line) or collapse(line) for line in lines])
     return "\n\n".join(line for line in out if line)
 
 
@@ -152,9 +155,9 @@ def parse_fragment(markup: str) -> etree._Element:
 
 
 def line_texts(markup: str) -> list[str] | None:
-    """The text of each line of an HTML fragment, in order: each block element (but
-    ``br``, ``hr`` and the table's rows and sections) that holds no other block element,
-    outside the fragment's root. None when the markup does not parse.
+    """The text of each line of an HTML fragment (``collapse``d), in order: each block
+    element (but ``br``, ``hr`` and the table's rows and sections) that holds no other
+    block element, outside the fragment's root. None when the markup does not parse.
 
     Kept by ``html_to_text(keep_lines=True)`` for the same markup, in this thread."""
     kept: OrderedDict[str, list[str]] | None = getattr(_kept, "lines", None)
@@ -168,7 +171,7 @@ def line_texts(markup: str) -> list[str] | None:
         return None
     lines: list[str] = []
     _walk_root(root, [], lines)
-    return lines
+    return [collapse(line) for line in lines]
 
 
 # A new article's body is read for its text when it is normalized and for its lines'
