@@ -519,7 +519,7 @@ _BODY_PIECES = st.sampled_from(
 _MARKUP = st.lists(_BODY_PIECES | st.text(max_size=3), max_size=16).map("".join)
 
 
-def _tree_lines(markup: str) -> list[str] | None:
+def _tree_lines(markup: str) -> tuple[str, ...] | None:
     """The lines as they were read before they came with the text: lxml's own fragment
     parse, then each line element's text from the tree."""
     import lxml.html
@@ -529,7 +529,7 @@ def _tree_lines(markup: str) -> list[str] | None:
         root = lxml.html.fragment_fromstring(markup, create_parent="div")
     except (etree.ParserError, ValueError, AssertionError, IndexError):
         return None
-    return [collapse(el.text_content()) for el in boilerplate._lines(root)]
+    return tuple(collapse(el.text_content()) for el in boilerplate._lines(root))
 
 
 def _tree_text(markup: str) -> str:

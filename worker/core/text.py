@@ -128,7 +128,7 @@ def html_to_text(markup: str, *, keep_lines: bool = False) -> str:
     if lines is not None:
         # a line is most often a paragraph too: collapsed once
         collapsed = dict(zip(paragraphs, out, strict=True))
-        _keep_lines(markup, [collapsed.get(line) or collapse(line) for line in lines])
+        _keep_lines(markup, tuple(collapsed.get(line) or collapse(line) for line in lines))
     return "\n\n".join(line for line in out if line)
 
 
@@ -154,13 +154,13 @@ def parse_fragment(markup: str) -> etree._Element:
     return bodies[0]
 
 
-def line_texts(markup: str) -> list[str] | None:
+def line_texts(markup: str) -> tuple[str, ...] | None:
     """The text of each line of an HTML fragment (``collapse``d), in order: each block
     element (but ``br``, ``hr`` and the table's rows and sections) that holds no other
     block element, outside the fragment's root. None when the markup does not parse.
 
     Kept by ``html_to_text(keep_lines=True)`` for the same markup, in this thread."""
-    kept: OrderedDict[str, list[str]] | None = getattr(_kept, "lines", None)
+    kept: OrderedDict[str, tuple[str, ...]] | None = getattr(_kept, "lines", None)
     if kept is not None:
         found = kept.get(markup)
         if found is not None:
@@ -171,7 +171,7 @@ def line_texts(markup: str) -> list[str] | None:
         return None
     lines: list[str] = []
     _walk_root(root, [], lines)
-    return [collapse(line) for line in lines]
+    return tuple(collapse(line) for line in lines)
 
 
 # A new article's body is read for its text when it is normalized and for its lines'
@@ -191,8 +191,8 @@ _BLOCK_BELOW = 1  # a block element: no enclosing element is a line
 _SKIPPED_BELOW = 2  # a skipped element: a line around it reads its text from the tree
 
 
-def _keep_lines(markup: str, lines: list[str]) -> None:
-    kept: OrderedDict[str, list[str]] | None = getattr(_kept, "lines", None)
+def _keep_lines(markup: str, lines: tuple[str, ...]) -> None:
+    kept: OrderedDict[str, tuple[str, ...]] | None = getattr(_kept, "lines", None)
     if kept is None:
         kept = _kept.lines = OrderedDict()
     kept[markup] = lines
