@@ -225,8 +225,13 @@ def similarity(a: bytes, b: bytes) -> float | None:
         return None
     x = np.frombuffer(a, dtype="<u2")
     y = np.frombuffer(b, dtype="<u2")
-    raw = float(np.count_nonzero(x == y)) / x.size
-    return min(1.0, max(0.0, (raw - _COLLIDE) / (1.0 - _COLLIDE)))
+    return _estimate(float(np.count_nonzero(x == y)) / x.size)
+
+
+def _estimate(agreeing: float) -> float:
+    """Jaccard similarity from the share of 16-bit minimum hashes two signatures agree
+    on, less the share that agrees by chance."""
+    return min(1.0, max(0.0, (agreeing - _COLLIDE) / (1.0 - _COLLIDE)))
 
 
 def similarity_to(fp: Fingerprint, record: SeenRecord) -> float | None:
@@ -318,7 +323,7 @@ def _similarities(
         agree = (theirs.reshape(len(same), mine.size) == mine).sum(axis=1).tolist()
         n = mine.size
         for record, count in zip(same, agree, strict=True):
-            yield record, min(1.0, max(0.0, (count / n - _COLLIDE) / (1.0 - _COLLIDE)))
+            yield record, _estimate(count / n)
     for record in other:
         yield record, similarity_to(fp, record)
 
