@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # the lines kept of a run's output: throughput's rounds and CPU, profile_parse's passes
-SUMMARY = ("round ", "CPU s:", "cold:", "warm:")
+SUMMARY = ("round ", "CPU s:", "cold:", "warm:", "changed:")
 
 
 def worktree(rev: str, where: Path) -> Path:
@@ -51,8 +51,9 @@ def run(tree: Path, module: str, args: list[str]) -> tuple[int, list[str]]:
 def main() -> None:
     argv = sys.argv[1:]
     if "--" not in argv or argv.index("--") == len(argv) - 1:
-        sys.exit("usage: python -m benchmarks.compare BASE [--head REV] [--rounds N] "
-                 "-- MODULE [ARGS...]")
+        sys.exit(
+            "usage: python -m benchmarks.compare BASE [--head REV] [--rounds N] -- MODULE [ARGS...]"
+        )
     split = argv.index("--")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base", help="the commit to compare against")

@@ -107,28 +107,36 @@ class Farm:
             raise web.HTTPNotFound() from None
         last_modified = formatdate(feed.modified, usegmt=True)
         headers = {"ETag": feed.etag, "Last-Modified": last_modified}
-        if (request.headers.get("If-None-Match") == feed.etag
-                or request.headers.get("If-Modified-Since") == last_modified):
+        if (
+            request.headers.get("If-None-Match") == feed.etag
+            or request.headers.get("If-Modified-Since") == last_modified
+        ):
             self.stats["not_modified"] += 1
             return web.Response(status=304, headers=headers)
         self.stats["ok"] += 1
         gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
         if gzipped:
             headers["Content-Encoding"] = "gzip"
-        return web.Response(body=self.body(feed, gzipped), headers=headers,
-                            content_type="application/rss+xml")
+        return web.Response(
+            body=self.body(feed, gzipped), headers=headers, content_type="application/rss+xml"
+        )
 
-    async def advance(self, request: web.Request) -> web.Response:
-        fraction = float(request.query.get("fraction", "0.1"))
-        now = time.time()
+    def change(self, fraction: float, now: float) -> list[Feed]:
+        """Publish one new item (dropping the oldest) in ``fraction`` of the feeds."""
         chosen = self.rng.sample(self.feeds, round(len(self.feeds) * fraction))
         for feed in chosen:
             item = _item(self.rng, feed.n, len(feed.items) + feed.version, now)
-            feed.items = [*feed.items[1:], item] if len(feed.items) >= self.keep else [
-                *feed.items, item]
+            feed.items = (
+                [*feed.items[1:], item] if len(feed.items) >= self.keep else [*feed.items, item]
+            )
             feed.version += 1
             feed.modified = now
             self.published[item[0]] = now
+        return chosen
+
+    async def advance(self, request: web.Request) -> web.Response:
+        now = time.time()
+        chosen = self.change(float(request.query.get("fraction", "0.1")), now)
         return web.json_response({"changed": len(chosen), "at": now})
 
     async def get_published(self, request: web.Request) -> web.Response:
@@ -164,8 +172,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8900)
     args = parser.parse_args()
     farm = Farm(args.feeds, args.items, args.seed, args.latency)
-    web.run_app(farm.app(), host="127.0.0.1", port=args.port, print=None,
-                access_log=None, backlog=4096)
+    web.run_app(
+        farm.app(), host="127.0.0.1", port=args.port, print=None, access_log=None, backlog=4096
+    )
 
 
 if __name__ == "__main__":

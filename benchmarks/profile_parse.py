@@ -1,15 +1,17 @@
 """Where the parse stage spends its time, per new article, in one process.
 
     python -m benchmarks.profile_parse [--feeds 200] [--batch 50] [--top 30] [--redis URL]
-                                       [--profile cold|warm] [--no-profile]
+                                       [--profile cold|warm|changed] [--no-profile]
 
 Renders farm feeds (benchmarks/farm.py: 20 items of about 130 words each, gzip off) in
 memory, then runs ``pipeline.process`` over them in batches, as a parse task does, with
 the distributed store on Redis (database 10 by default, flushed) and a Redis Stream sink.
 Prints the milliseconds per new article of the whole stage (imports excluded), the CPU
 this process and Redis spent on it (Redis by the server's own counters), a second
-(warm) pass where every entry is known, and the cProfile table of one pass (``--profile``,
-the cold one by default) sorted by own time and by cumulative time.
+(warm) pass where every entry is known, a third (changed) where a tenth of the feeds each
+publish one item (the documents the throughput benchmark's warm pass parses: 19 known
+entries and one new), and the cProfile table of one pass (``--profile``, the cold one by
+default) sorted by own time and by cumulative time.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/10")
-    parser.add_argument("--profile", choices=("cold", "warm"), default="cold",
-                        help="the pass to profile")
+    parser.add_argument(
+        "--profile", choices=("cold", "warm", "changed"), default="cold", help="the pass to profile"
+    )
     parser.add_argument("--no-profile", action="store_true", help="timings only")
     args = parser.parse_args()
 
@@ -61,8 +64,7 @@ def main() -> None:
         rt.store.sync_feeds(rt.settings.feed_specs(), time.time())
         ids = {s.url: s.feed_id for s in rt.settings.feed_specs()}
         docs = [
-            FetchResult(feed_id=ids[u], url=u, status="ok", http_status=200,
-                        body=farm.render(f))
+            FetchResult(feed_id=ids[u], url=u, status="ok", http_status=200, body=farm.render(f))
             for u, f in zip(urls, farm.feeds, strict=True)
         ]
         batches = [docs[i : i + args.batch] for i in range(0, len(docs), args.batch)]
@@ -80,7 +82,7 @@ def main() -> None:
         spent: list[float] = []
         own: list[float] = []
 
-        def run(profiled: bool) -> float:
+        def run(profiled: bool, batches: list[list[FetchResult]]) -> float:
             before = redis_cpu()
             cpu = time.process_time()
             started = time.perf_counter()
@@ -94,20 +96,47 @@ def main() -> None:
             spent.append(redis_cpu() - before)
             return elapsed
 
-        cold = run(not args.no_profile and args.profile == "cold")
+        cold = run(not args.no_profile and args.profile == "cold", batches)
         # warm: the same documents again (as after a changed body), every entry known
-        warm = run(not args.no_profile and args.profile == "warm")
+        warm = run(not args.no_profile and args.profile == "warm", batches)
+        # changed: a tenth of the feeds with one new item each, as on the throughput
+        # benchmark's warm pass (the other nine tenths answer 304 and are never parsed)
+        changed = [
+            FetchResult(
+                feed_id=ids[urls[f.n]],
+                url=urls[f.n],
+                status="ok",
+                http_status=200,
+                body=farm.render(f),
+            )
+            for f in farm.change(0.1, time.time())
+        ]
+        fresh = run(
+            not args.no_profile and args.profile == "changed",
+            [changed[i : i + args.batch] for i in range(0, len(changed), args.batch)],
+        )
         note = " (under cProfile)"
-        print(f"cold: {articles} new articles in {cold:.2f} s = "
-              f"{1000 * cold / articles:.3f} ms/article ({articles / cold:,.0f}/s)"
-              + (note if not args.no_profile and args.profile == "cold" else "")
-              + f"; CPU: ours {1000 * own[0] / articles:.3f}, Redis "
-                f"{1000 * spent[0] / articles:.3f} ms/article")
-        print(f"warm: {articles} known entries in {warm:.2f} s = "
-              f"{1000 * warm / articles:.3f} ms/entry"
-              + (note if not args.no_profile and args.profile == "warm" else "")
-              + f"; CPU: ours {1000 * own[1] / articles:.3f}, Redis "
-                f"{1000 * spent[1] / articles:.3f} ms/entry")
+        print(
+            f"cold: {articles} new articles in {cold:.2f} s = "
+            f"{1000 * cold / articles:.3f} ms/article ({articles / cold:,.0f}/s)"
+            + (note if not args.no_profile and args.profile == "cold" else "")
+            + f"; CPU: ours {1000 * own[0] / articles:.3f}, Redis "
+            f"{1000 * spent[0] / articles:.3f} ms/article"
+        )
+        print(
+            f"warm: {articles} known entries in {warm:.2f} s = "
+            f"{1000 * warm / articles:.3f} ms/entry"
+            + (note if not args.no_profile and args.profile == "warm" else "")
+            + f"; CPU: ours {1000 * own[1] / articles:.3f}, Redis "
+            f"{1000 * spent[1] / articles:.3f} ms/entry"
+        )
+        print(
+            f"changed: {len(changed)} documents with one new item each in {fresh:.2f} s = "
+            f"{1000 * fresh / len(changed):.3f} ms/document"
+            + (note if not args.no_profile and args.profile == "changed" else "")
+            + f"; CPU: ours {1000 * own[2] / len(changed):.3f}, Redis "
+            f"{1000 * spent[2] / len(changed):.3f} ms/document"
+        )
         if not args.no_profile:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)

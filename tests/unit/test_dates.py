@@ -107,3 +107,66 @@ def test_parse_date_never_raises(raw):
     """Any string gives None or a UTC ISO 8601 string."""
     out = parse_date(raw)
     assert out is None or ISO_UTC.fullmatch(out)
+
+
+def _read_by_email_package(text: str) -> str | None:
+    """What parse_date gave for an RFC 5322 date before its fast path: the email
+    package's reading, UTC when it names no zone, bounded, written by ``iso``."""
+    from email.utils import parsedate_to_datetime
+
+    from worker.core.dates import EARLIEST, LATEST_YEAR
+
+    try:
+        dt = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    if dt < EARLIEST or dt.year > LATEST_YEAR:
+        return None
+    return iso(dt)
+
+
+MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+rfc_dates = st.builds(
+    "{}{}{} {} {} {:02d}:{:02d}:{:02d} {}".format,
+    st.sampled_from(["", "Mon, ", "Sun, "]),
+    st.sampled_from(["", "0"]),
+    st.integers(1, 32),
+    st.sampled_from(MONTHS),
+    st.integers(1985, 2205),
+    st.integers(0, 25),
+    st.integers(0, 61),
+    st.integers(0, 61),
+    st.sampled_from(["GMT", "UT", "UTC", "Z", "+0000", "-0000"])
+    | st.builds(
+        "{}{:02d}{:02d}".format, st.sampled_from("+-"), st.integers(0, 23), st.integers(0, 99)
+    ),
+)
+
+
+@given(rfc_dates)
+def test_the_usual_rss_form_reads_as_the_email_package_reads_it(text: str) -> None:
+    """The fast path for "Tue, 14 Nov 2023 22:13:20 GMT": impossible days and hours,
+    offsets with minutes past 59, the ends of the accepted range, named zones."""
+    assert parse_date(text) == _read_by_email_package(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tue, 14 Nov 2023 22:13:20 GMT",
+        "Tue, 14 Nov 2023 22:13:20 -0530",
+        "1 Jan 1990 00:30:00 +0100",  # before 1990 in UTC
+        "31 Dec 2200 23:30:00 -0100",  # 2201 in UTC, 2200 where it was written
+        "31 Dec 1989 23:30:00 -0100",
+        "1 Jan 1990 00:00:00 GMT",
+        "31 Dec 2200 23:59:59 GMT",
+        "1 Jan 2201 00:00:00 GMT",
+        "29 Feb 2023 10:00:00 GMT",
+        "29 Feb 2024 10:00:00 GMT",
+        "14 Nov 2023 24:00:00 GMT",
+    ],
+)
+def test_rss_form_examples(text: str) -> None:
+    assert parse_date(text) == _read_by_email_package(text)

@@ -1,15 +1,17 @@
-"""A feed's state as the stores save it: ``FeedState.to_dict`` is ``dataclasses.asdict``
-written out for speed, and must stay equal to it as fields are added."""
+"""A feed's state and identity profile as the stores save them: ``FeedState.to_dict`` and
+``KeyTrust.to_dict`` are ``dataclasses.asdict`` written out for speed, and must stay equal
+to it as fields are added."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.core.models import FeedHints, FeedState, PollRecord
+from worker.core.models import FeedHints, FeedIdentity, FeedState, KeyTrust, PollRecord
 
 TEXT = st.none() | st.text(max_size=8)
 NUM = st.none() | st.floats(allow_nan=False, allow_infinity=False)
@@ -75,3 +77,38 @@ def test_every_field_is_written() -> None:
     assert set(d) == {f.name for f in dataclasses.fields(FeedState)}
     assert set(d["polls"][0]) == {f.name for f in dataclasses.fields(PollRecord)}
     assert set(d["hints"]) == {f.name for f in dataclasses.fields(FeedHints)}
+
+
+trusts = st.builds(
+    KeyTrust,
+    trusted=st.booleans(),
+    reason=TEXT,
+    clean_polls=st.integers(0, 9),
+    bad_empty=st.integers(0, 99),
+    bad_repeated=st.integers(0, 99),
+    bad_shared=st.integers(0, 99),
+    bad_unstable=st.integers(0, 99),
+)
+KEYS = st.dictionaries(st.text(max_size=8), st.text(max_size=12), max_size=4)
+profiles = st.builds(
+    FeedIdentity,
+    feed_id=st.text(min_size=1, max_size=6),
+    guid=trusts,
+    link=trusts,
+    polls=st.integers(0, 99),
+    entries=st.integers(0, 99),
+    last=KEYS,
+    known=KEYS,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(profiles)
+def test_identity_profile_is_asdict_and_round_trips_both_json_writers(p: FeedIdentity) -> None:
+    """The Redis store writes profiles with orjson and reads them with it; SQLite, and
+    releases before 2026-12-07, with the json module: each reads what the other wrote."""
+    d = p.to_dict()
+    assert d == dataclasses.asdict(p)
+    assert FeedIdentity.from_dict(orjson.loads(json.dumps(d))) == p
+    assert FeedIdentity.from_dict(json.loads(orjson.dumps(d))) == p
+    assert KeyTrust.from_dict({**p.guid.to_dict(), "retired_field": 1}) == p.guid
