@@ -166,6 +166,8 @@ def test_the_usual_rss_form_reads_as_the_email_package_reads_it(text: str) -> No
         "29 Feb 2023 10:00:00 GMT",
         "29 Feb 2024 10:00:00 GMT",
         "14 Nov 2023 24:00:00 GMT",
+        "1 Jan 2023 00:00:00 +2360",  # an offset of 24 hours
+        "1 Jan 2023 00:00:00 -2400",
     ],
 )
 def test_rss_form_examples(text: str) -> None:

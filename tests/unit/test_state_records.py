@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from worker.adapters.store.records import state_from_json, state_json
 from worker.core.models import FeedHints, FeedIdentity, FeedState, KeyTrust, PollRecord
 
 TEXT = st.none() | st.text(max_size=8)
@@ -112,3 +115,61 @@ def test_identity_profile_is_asdict_and_round_trips_both_json_writers(p: FeedIde
     assert FeedIdentity.from_dict(orjson.loads(json.dumps(d))) == p
     assert FeedIdentity.from_dict(json.loads(orjson.dumps(d))) == p
     assert KeyTrust.from_dict({**p.guid.to_dict(), "retired_field": 1}) == p.guid
+
+
+def _float_fields(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if "float" in str(f.type)]
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, NaN included (NaN != NaN)."""
+    return repr(a) == repr(b)
+
+
+def _with_nonfinite(state: FeedState, where: str, name: str, value: float) -> FeedState:
+    if where == "state":
+        current = getattr(state, name)
+        new = (value, *current[1:]) if isinstance(current, tuple) else value
+        return dataclasses.replace(state, **{name: new})
+    if where == "hints":
+        return dataclasses.replace(state, hints=dataclasses.replace(state.hints, **{name: value}))
+    first = dataclasses.replace(state.polls[0], **{name: value})
+    return dataclasses.replace(state, polls=(first, *state.polls[1:]))
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize(
+    ("where", "name"),
+    [("state", n) for n in _float_fields(FeedState)]
+    + [("hints", n) for n in _float_fields(FeedHints)]
+    + [("polls", n) for n in _float_fields(PollRecord)],
+)
+def test_a_state_with_any_float_not_finite_round_trips(where: str, name: str, value: float):
+    """orjson writes inf and NaN as null: such a state must go through the json module.
+    Every float field of the state, its hints and its polls is tried, so a field added
+    later is covered without this test changing."""
+    base = FeedState(
+        "f",
+        "u",
+        next_poll_at=5.0,
+        published=(1.0, 2.0),
+        polls=(PollRecord(1.0, "ok", duration_ms=3.0, next_in=4.0),),
+        hints=FeedHints(ttl=60.0, update_interval=3600.0),
+        cache_lifetime=30.0,
+        last_polled_at=1.0,
+        tracked_since=0.5,
+    )
+    state = _with_nonfinite(base, where, name, value)
+    assert _same(state_from_json(state_json(state)), state)
+
+
+@settings(max_examples=300, deadline=None)
+@given(states, st.sampled_from(["", "\ud800", "t\udfff"]))
+def test_state_codec_round_trips_and_reads_json_written_states(state: FeedState, odd: str):
+    """The Redis store's codec (orjson where it can) gives back what it wrote, lone
+    surrogates in a title included; and it reads states the json module wrote, as
+    releases before 2026-12-07 did."""
+    state = dataclasses.replace(state, title=(state.title or "") + odd)
+    assert state_from_json(state_json(state)) == state
+    assert state_from_json(json.dumps(state.to_dict())) == state
+    assert json.loads(state_json(state)) == json.loads(json.dumps(state.to_dict()))

@@ -71,13 +71,14 @@ def _rfc_5322(m: re.Match[str]) -> str | None:
     it is in UTC, as ``iso`` would write it (strftime is half the time of the rest)."""
     day, month, year, hour, minute, second, zone = m.groups()
     tz = _ZONES.get(zone)
-    if tz is None:
-        # As the email package reads an offset: +HHMM, minutes past 59 included.
-        offset = int(zone[1:3]) * 3600 + int(zone[3:]) * 60
-        tz = timezone(timedelta(seconds=-offset if zone[0] == "-" else offset))
-        if len(_ZONES) < 256:  # a few dozen offsets exist; a hostile feed adds no more
-            _ZONES[zone] = tz
     try:
+        if tz is None:
+            # As the email package reads an offset: +HHMM, minutes past 59 included (and
+            # refused from 24 hours on, by timezone).
+            offset = int(zone[1:3]) * 3600 + int(zone[3:]) * 60
+            tz = timezone(timedelta(seconds=-offset if zone[0] == "-" else offset))
+            if len(_ZONES) < 256:  # a few dozen offsets exist; a hostile feed adds no more
+                _ZONES[zone] = tz
         dt = datetime(
             int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=tz
         )

@@ -150,8 +150,7 @@ class FeedState:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeedState:
-        names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
+        kw = {k: v for k, v in d.items() if k in _STATE_NAMES}
         kw["published"] = tuple(kw.get("published") or ())
         kw["polls"] = tuple(PollRecord(**p) for p in kw.get("polls") or ())
         hints = kw.get("hints") or {}
@@ -165,6 +164,7 @@ class FeedState:
 
 
 _STATE_FIELDS = tuple(f.name for f in dataclasses.fields(FeedState))
+_STATE_NAMES = frozenset(_STATE_FIELDS)
 _POLL_FIELDS = tuple(f.name for f in dataclasses.fields(PollRecord))
 
 

@@ -53,7 +53,12 @@ import orjson
 import redis
 
 from worker.adapters.store.base import History, NearCandidates, ParagraphEntry
-from worker.adapters.store.records import from_redis_value, redis_value
+from worker.adapters.store.records import (
+    from_redis_value,
+    redis_value,
+    state_from_json,
+    state_json,
+)
 from worker.core.delivery_stats import (
     MAX_SAMPLES,
     DeliveryState,
@@ -619,7 +624,7 @@ class RedisStore:
         out: dict[str, FeedState] = {}
         for fid, (state, spec) in zip(feed_ids, pipe.execute(), strict=True):
             if state is not None:
-                out[fid] = FeedState.from_dict(json.loads(state))
+                out[fid] = state_from_json(state)
             elif spec is not None:
                 out[fid] = FeedState(feed_id=fid, url=json.loads(spec)["url"])
         return out
@@ -629,7 +634,7 @@ class RedisStore:
             return
         args: list[Any] = [self.p]
         for s in states:
-            args += [s.feed_id, json.dumps(s.to_dict()), s.next_poll_at]
+            args += [s.feed_id, state_json(s), s.next_poll_at]
         self._save(args=args)
 
     # -- articles ----------------------------------------------------------------------
