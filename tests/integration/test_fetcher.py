@@ -310,6 +310,23 @@ def test_feed_headers_and_basic_auth_go_to_the_feed_origin_only(server, monkeypa
     assert "authorization" not in sent["/elsewhere"] and "x-api-key" not in sent["/elsewhere"]
 
 
+def test_feed_headers_follow_a_redirect_within_the_feed_origin(server, monkeypatch):
+    """A redirect to another path of the feed's own origin keeps its headers and
+    credentials (the first hop is recognised without parsing its URL; later ones are
+    compared by origin)."""
+    monkeypatch.setenv("FEED_ONE_AUTH", "reader:s3cret")
+    server.routes["/old"] = mb.redirect(server.url("/new"))
+    server.routes["/new"] = mb.respond(b"<rss/>")
+    result, _ = fetch(
+        client(), server.url("/old"), auth_env="FEED_ONE_AUTH", headers=(("X-Api-Key", "k1"),)
+    )
+    assert result.status == "ok", result.error
+    sent = dict(server.requests)
+    for path in ("/old", "/new"):
+        assert sent[path]["authorization"] == "Basic cmVhZGVyOnMzY3JldA==", path
+        assert sent[path]["x-api-key"] == "k1", path
+
+
 def test_a_missing_auth_variable_is_a_refusal_naming_the_variable(server, monkeypatch):
     """auth_env naming an unset variable: nothing is sent, and the reason says which."""
     monkeypatch.delenv("NO_SUCH_FEED_AUTH", raising=False)
