@@ -196,8 +196,7 @@ local seen_ttl, event_ttl, index_key, index_ttl = ARGV[4], ARGV[5], ARGV[6], ARG
 local cap, shard = tonumber(ARGV[8]), tonumber(ARGV[9])
 local c = cmsgpack.unpack(ARGV[10])
 local accepted = {}
--- the index hash of each band key's first SHARD characters
-local prefix, keys = p .. ':nd:' .. index_key .. ':', {}
+local expiring = {}
 local i = 1
 while i <= #c do
   local article, expected, value = c[i], tonumber(c[i + 1]), c[i + 2]
@@ -226,13 +225,7 @@ while i <= #c do
       redis.call('SET', p .. ':alias:' .. c[a + s], article, 'NX', 'EX', seen_ttl)
     end
     for band in string.gmatch(c[b], '%S+') do
-      local sh = string.sub(band, 1, shard)
-      local key = keys[sh]
-      local first = not key
-      if first then
-        key = prefix .. sh
-        keys[sh] = key
-      end
+      local key = p .. ':nd:' .. index_key .. ':' .. string.sub(band, 1, shard)
       local field = string.sub(band, shard + 1)
       -- A new bucket (most of them) costs one call; a bucket that has articles gains one.
       if redis.call('HSETNX', key, field, article) == 0 then
@@ -245,9 +238,11 @@ while i <= #c do
           redis.call('HSET', key, field, table.concat(list, ','))
         end
       end
-      -- one EXPIRE per index hash and call, once it exists, not per bucket filed (16
-      -- hashes a period)
-      if first then redis.call('EXPIRE', key, index_ttl, 'NX') end
+      -- one EXPIRE per index hash and call, not per bucket filed (16 hashes a period)
+      if not expiring[key] then
+        redis.call('EXPIRE', key, index_ttl, 'NX')
+        expiring[key] = true
+      end
     end
     accepted[#accepted + 1] = event_id
   end
