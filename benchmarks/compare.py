@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # the lines kept of a run's output: throughput's rounds and CPU, profile_parse's passes
-SUMMARY = ("round ", "CPU s:", "cold:", "warm:", "changed:")
+SUMMARY = ("round ", "CPU s:", "Celery consumer", "cold:", "warm:", "changed:")
 
 
 def worktree(rev: str, where: Path) -> Path:

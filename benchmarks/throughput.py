@@ -118,6 +118,20 @@ class CpuMeter:
         return {k: end[k] - self._start.get(k, 0.0) for k in end}
 
 
+def own_cpu(pid: int) -> float:
+    """CPU seconds of one process, without its children."""
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
+
+
+def consumer_line(spent: float, workers: float) -> str:
+    """The worker's main process runs no task: its CPU is Celery's consumer (the event
+    loop, BRPOP, acks, dispatch to the pool), a lower bound of Celery's share measured
+    without a sampler's own load on the machine."""
+    share = 100 * spent / workers if workers else 0.0
+    return f"Celery consumer (worker main process) {spent:.2f} s = {share:.1f} % of workers' CPU"
+
+
 def cpu_line(cpu: dict[str, float], seconds: float, per: tuple[int, str] | None = None) -> str:
     """CPU-seconds per part of the machine; with ``per`` (a count and what it counts),
     the same in milliseconds per item as well: a figure that idle cores do not move."""
@@ -176,18 +190,27 @@ def run_system(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
                              args.redis_url)
             if farm.requests():
                 raise RuntimeError("ours: feeds were polled before the cold pass began")
+            main = system.procs[1].pid
             meter.start()
-            with spying(args.spy_cold, system.procs[1].pid):
+            before = own_cpu(main)
+            with spying(args.spy_cold, main):
                 cold = system.run_pass(cold_expect, farm.requests)
-            used = cpu_line(meter.stop(), cold.seconds, (cold.new_entries, "article"))
+            spent = meter.stop()
+            used = cpu_line(spent, cold.seconds, (cold.new_entries, "article"))
             print(f"  ours cold {used}", flush=True)
+            print(f"  ours cold {consumer_line(own_cpu(main) - before, spent['workers'])}",
+                  flush=True)
             system.age(args.tracked_days)
             changed = farm.advance(args.change)
             meter.start()
-            with spying(args.spy_warm, system.procs[1].pid):
+            before = own_cpu(main)
+            with spying(args.spy_warm, main):
                 warm = system.run_pass(changed, farm.requests)
-            used = cpu_line(meter.stop(), warm.seconds, (len(farm.urls), "feed"))
+            spent = meter.stop()
+            used = cpu_line(spent, warm.seconds, (len(farm.urls), "feed"))
             print(f"  ours warm {used}", flush=True)
+            print(f"  ours warm {consumer_line(own_cpu(main) - before, spent['workers'])}",
+                  flush=True)
             per_feed, per_article = system.memory(cold.new_entries + warm.new_entries)
             rss = system.sampler.peak
             rss_proc = system.sampler.peak_per_process
