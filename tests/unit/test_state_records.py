@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worker.adapters.store.records import state_from_json, state_json
-from worker.core.models import FeedHints, FeedIdentity, FeedState, KeyTrust, PollRecord
+from worker.core.models import POLL_ROW, FeedHints, FeedIdentity, FeedState, KeyTrust, PollRecord
 
 TEXT = st.none() | st.text(max_size=8)
 NUM = st.none() | st.floats(allow_nan=False, allow_infinity=False)
@@ -172,4 +172,20 @@ def test_state_codec_round_trips_and_reads_json_written_states(state: FeedState,
     state = dataclasses.replace(state, title=(state.title or "") + odd)
     assert state_from_json(state_json(state)) == state
     assert state_from_json(json.dumps(state.to_dict())) == state
-    assert json.loads(state_json(state)) == json.loads(json.dumps(state.to_dict()))
+    assert json.loads(state_json(state)) == json.loads(json.dumps(state.to_stored()))
+    assert FeedState.from_dict(json.loads(json.dumps(state.to_stored()))) == state
+
+
+def test_stored_poll_rows_are_the_poll_records_fields_in_order() -> None:
+    """Rows are positional: POLL_ROW must be PollRecord's fields, in their order (a field
+    is only ever appended, with a default)."""
+    assert tuple(f.name for f in dataclasses.fields(PollRecord)) == POLL_ROW
+    state = FeedState("f", "u", polls=(PollRecord(1.0, "ok", 200, 2, 3.5, "e", 60.0, "r"),))
+    assert state.to_stored()["poll_rows"] == [(1.0, "ok", 200, 2, 3.5, "e", 60.0, "r")]
+    assert "polls" not in state.to_stored()
+
+
+def test_a_short_poll_row_reads_with_the_defaults_of_later_fields() -> None:
+    """A row written before a field was appended to PollRecord."""
+    state = FeedState.from_dict({"feed_id": "f", "url": "u", "poll_rows": [[1.0, "ok"]]})
+    assert state.polls == (PollRecord(1.0, "ok"),)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -148,11 +149,35 @@ class FeedState:
         }
         return d
 
+    def to_stored(self) -> dict[str, Any]:
+        """``to_dict`` with the poll history as rows (``poll_rows``: each record's values
+        in ``POLL_ROW`` order) instead of objects (``polls``): half the bytes, and a
+        third of the time to write and read back for a history of 20 polls, at every
+        poll (decision 0023). A release that knows only ``polls`` reads such a state
+        with an empty history."""
+        d = {name: getattr(self, name) for name in _STATE_FIELDS if name != "polls"}
+        d["poll_rows"] = [_poll_row(p) for p in self.polls]
+        h = self.hints
+        d["hints"] = {
+            "ttl": h.ttl,
+            "update_interval": h.update_interval,
+            "skip_hours": h.skip_hours,
+            "skip_days": h.skip_days,
+        }
+        return d
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeedState:
+        """A state from ``to_dict`` or ``to_stored``."""
         kw = {k: v for k, v in d.items() if k in _STATE_NAMES}
         kw["published"] = tuple(kw.get("published") or ())
-        kw["polls"] = tuple(PollRecord(**p) for p in kw.get("polls") or ())
+        rows = d.get("poll_rows")
+        if rows is not None:
+            # Rows written before a field was appended to PollRecord are shorter: the
+            # missing values take their defaults.
+            kw["polls"] = tuple(PollRecord(*row) for row in rows)
+        else:
+            kw["polls"] = tuple(PollRecord(**p) for p in kw.get("polls") or ())
         hints = kw.get("hints") or {}
         kw["hints"] = FeedHints(
             ttl=hints.get("ttl"),
@@ -166,6 +191,10 @@ class FeedState:
 _STATE_FIELDS = tuple(f.name for f in dataclasses.fields(FeedState))
 _STATE_NAMES = frozenset(_STATE_FIELDS)
 _POLL_FIELDS = tuple(f.name for f in dataclasses.fields(PollRecord))
+# The values of a stored poll row, in order. Rows are positional: a field may only be
+# appended to PollRecord, with a default, and to this tuple; a test holds the two equal.
+POLL_ROW = ("at", "outcome", "http_status", "new", "duration_ms", "error", "next_in", "next_reason")
+_poll_row = operator.attrgetter(*POLL_ROW)
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,7 @@ def from_redis_value(article_id: str, value: bytes) -> SeenRecord:
 
 
 def state_json(state: FeedState) -> bytes:
-    d = state.to_dict()
+    d = state.to_stored()
     if _finite(state):
         try:
             return orjson.dumps(d)
