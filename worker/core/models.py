@@ -138,15 +138,8 @@ class FeedState:
         """``dataclasses.asdict(self)``, written out: asdict copies every value through
         its recursive walk, and saving the states of a fetch batch is done for every
         poll (4 % of a warm pass's worker time). A test keeps the two equal."""
-        d = {name: getattr(self, name) for name in _STATE_FIELDS}
+        d = self._scalars()
         d["polls"] = tuple({name: getattr(p, name) for name in _POLL_FIELDS} for p in self.polls)
-        h = self.hints
-        d["hints"] = {
-            "ttl": h.ttl,
-            "update_interval": h.update_interval,
-            "skip_hours": h.skip_hours,
-            "skip_days": h.skip_days,
-        }
         return d
 
     def to_stored(self) -> dict[str, Any]:
@@ -155,8 +148,14 @@ class FeedState:
         third of the time to write and read back for a history of 20 polls, at every
         poll (decision 0023). A release that knows only ``polls`` reads such a state
         with an empty history."""
-        d = {name: getattr(self, name) for name in _STATE_FIELDS if name != "polls"}
+        d = self._scalars()
+        del d["polls"]
         d["poll_rows"] = [_poll_row(p) for p in self.polls]
+        return d
+
+    def _scalars(self) -> dict[str, Any]:
+        """Every field as it is, the hints as a dict (the polls left to the caller)."""
+        d = {name: getattr(self, name) for name in _STATE_FIELDS}
         h = self.hints
         d["hints"] = {
             "ttl": h.ttl,
