@@ -810,8 +810,9 @@ class RedisStore:
             return
         pipe = self.r.pipeline(transaction=False)
         for profile in profiles:
-            # orjson: half the json module's time; a profile holds no floats (orjson
-            # writes an infinite one as null, which is why feed states stay with json)
+            # orjson: a profile holds no floats (orjson writes an infinite one as null)
+            # and only strings of our own making, so it needs no json fallback as feed
+            # states do (decision 0023)
             doc = orjson.dumps(profile.to_dict())
             pipe.set(self._k("fid", profile.feed_id), doc, ex=self.seen_ttl)
         pipe.execute()
