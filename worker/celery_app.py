@@ -19,6 +19,7 @@ from celery import Celery, signals
 
 from worker.adapters import fsbroker
 from worker.logging import configure_logging, get_logger
+from worker.pool import PREFORK
 from worker.runtime import Runtime
 from worker.settings import Settings, load_settings
 
@@ -61,6 +62,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "worker_send_task_events": False,
+        # `--pool prefork` (the default) means this subclass; see the module.
+        "worker_pool": PREFORK,
         "broker_connection_retry_on_startup": True,
         "timezone": "UTC",
     }

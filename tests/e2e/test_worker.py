@@ -125,6 +125,22 @@ def test_embedded_run_survives_restart_without_republishing(
     assert len(ids) == len(set(ids)) == 3
 
 
+def test_embedded_run_exits_on_sigterm_to_its_whole_process_group(
+    tmp_path: Path, feed_server: FeedServer, procs: Procs
+):
+    """systemd's stop (and `kill -TERM -PGID`) signals every process of the service at
+    once: the pool processes die on it, and the main process must still shut down and
+    exit (it used to hang at exit on the pool lock a dead process held; worker/pool.py)."""
+    feed_server.routes["/a.xml"] = Resource(rss([("a1", "First")]))
+    config = write_config(tmp_path / "syndicate.toml", [feed_server.url("/a.xml")])
+    out = tmp_path / "var" / "articles.jsonl"
+    run = procs.start("run", "--config", str(config), log="run")
+    wait_for(lambda: len(jsonl_ids(out)) == 1, 60, "the article in var/articles.jsonl", procs)
+    time.sleep(1)  # the pool processes back to waiting for their next message
+    procs.kill(run, signal.SIGTERM)  # waits at most 30 s for the main process
+    assert run.returncode == 0, procs.dump_logs()
+
+
 def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
     tmp_path: Path, feed_server: FeedServer, procs: Procs, e2e_redis: str
 ):
