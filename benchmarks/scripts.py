@@ -49,7 +49,7 @@ def capture(feeds: int, url: str) -> Calls:
                 calls[kind].append([bytes(a) if isinstance(a, memoryview) else a for a in args])
                 return script(args=args)
 
-            setattr(self, attrs[kind], lambda args: record(args))
+            setattr(self, attrs[kind], record)
             try:
                 return originals[kind](self, *args)
             finally:
