@@ -208,6 +208,8 @@ local accepted = {}
 -- Each index hash's key, built once per call, and the hashes filed into: one EXPIRE each
 -- at the end (16 a period), not per bucket; cut out as in _NEAR_FIND.
 local keys, filed = {}, {}
+-- The history's key and each sink's outbox key, also once per call.
+local hist, outboxes = p .. ':hist', {}
 local i = 1
 while i <= #c do
   local article, expected, value = c[i], tonumber(c[i + 1]), c[i + 2]
@@ -227,10 +229,16 @@ while i <= #c do
     else
       redis.call('SET', p .. ':ev:' .. event_id, body, 'EX', event_ttl)
     end
-    redis.call('ZADD', p .. ':hist', 'NX', now, event_id)
+    redis.call('ZADD', hist, 'NX', now, event_id)
     for s = 1, nsinks do
-      redis.call('ZADD', p .. ':out:' .. c[i + 5 + s], 'NX', now + lease, event_id)
-      redis.call('SADD', p .. ':sinks', c[i + 5 + s])
+      local sink = c[i + 5 + s]
+      local out = outboxes[sink]
+      if not out then
+        out = p .. ':out:' .. sink
+        outboxes[sink] = out
+        redis.call('SADD', p .. ':sinks', sink)
+      end
+      redis.call('ZADD', out, 'NX', now + lease, event_id)
     end
     for s = 1, naliases do
       redis.call('SET', p .. ':alias:' .. c[a + s], article, 'NX', 'EX', seen_ttl)
