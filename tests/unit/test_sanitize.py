@@ -211,3 +211,23 @@ def test_each_base_resolves_its_own_relative_links():
         for base in bases:
             out = sanitize_html('<a href="p.html">x</a>', base)
             assert out is not None and f'href="{base}p.html"' in out
+
+
+_LINE_PIECES = _PIECES | st.sampled_from(
+    ["<p>Advertisement</p>", "<p>Read more:</p>", "\u202e", "&#x85;"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_LINE_PIECES | st.text(max_size=3), max_size=20).map("".join))
+def test_sanitized_markup_reads_the_same_without_scrubbing_it_again(markup):
+    """normalize reads a body's text with ``sanitized=True`` (no scrub of the markup):
+    neither nh3 nor boilerplate removal writes what that scrub would have taken out."""
+    from worker.core import boilerplate
+    from worker.core.text import html_to_text
+
+    clean = sanitize_html(markup, BASE)
+    for html in (clean, boilerplate.remove(clean)[0]):
+        if html:
+            assert html_to_text(html, sanitized=True) == html_to_text(html)
+            assert not FORBIDDEN.search(html)

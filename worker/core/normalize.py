@@ -218,7 +218,9 @@ def normalize_entry(
     body_html = raw.content or raw.summary
     content_html = sanitize_html(truncate(body_html, limits.max_content_chars), base)
     content_html, removed = boilerplate.remove(content_html, cleaning.rules)
-    content_text = html_to_text(content_html, keep_lines=True) if content_html else None
+    content_text = (
+        html_to_text(content_html, keep_lines=True, sanitized=True) if content_html else None
+    )
     summary = None
     if raw.summary and raw.summary != raw.content:
         summary_html = sanitize_html(truncate(raw.summary, limits.max_content_chars), base)
@@ -336,7 +338,9 @@ def with_page(
     base = article.url or article.source.feed_url
     content_html = sanitize_html(truncate(page.content_html, limits.max_content_chars), base)
     content_html, removed = boilerplate.remove(content_html, cleaning.rules)
-    content_text = html_to_text(content_html, keep_lines=True) if content_html else None
+    content_text = (
+        html_to_text(content_html, keep_lines=True, sanitized=True) if content_html else None
+    )
     if not content_text:
         return article
     author = plain_text(page.author)
@@ -361,7 +365,9 @@ def without_learned(article: Article, learned: frozenset[str]) -> Article:
     content_html, removed = boilerplate.remove(article.content_html, boilerplate.NO_RULES, learned)
     if not removed:
         return article
-    content_text = html_to_text(content_html, keep_lines=True) if content_html else None
+    content_text = (
+        html_to_text(content_html, keep_lines=True, sanitized=True) if content_html else None
+    )
     return replace(
         article,
         content_html=content_html,
