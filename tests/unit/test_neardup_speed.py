@@ -167,3 +167,15 @@ def test_a_record_of_either_scheme_is_compared_with_the_same_text() -> None:
     assert neardup.similarity(new.signature, legacy) < 0.1
     unknown = SeenRecord("a", 1, "h", signature=old.signature, signature_scheme=9)
     assert neardup.similarity_to(new, unknown) is None
+
+
+def test_word_hashes_remembered_stay_bounded_and_right(monkeypatch):
+    """The remembered word CRCs are emptied when full, and a signature is the same
+    whether its words were remembered, computed, or the memory emptied halfway."""
+    monkeypatch.setattr(neardup, "_WORD_CRCS", 5)
+    monkeypatch.setattr(neardup, "_word_crcs", neardup._WordCrcs())
+    text = "the quick brown fox jumps over the lazy dog while eleven other foxes watch it"
+    for _ in range(2):  # computed, then partly remembered
+        assert_same(text)
+        assert len(neardup._word_crcs) <= 5
+    assert neardup._word_crcs["fox"] == zlib.crc32(b"fox")

@@ -344,12 +344,27 @@ def _shingle_hashes(words: Sequence[str]) -> np.ndarray:
     """
     if not words:
         return np.empty(0, dtype=np.uint32)
-    crc = zlib.crc32
-    w = np.fromiter(map(crc, map(str.encode, words)), dtype=np.uint32, count=len(words))
+    w = np.fromiter(map(_word_crcs.__getitem__, words), dtype=np.uint32, count=len(words))
     if len(w) < SHINGLE:
         w = np.concatenate([w, np.zeros(SHINGLE - len(w), dtype=np.uint32)])
     combined: np.ndarray = w[:-2] * _K1 + w[1:-1] * _K2 + w[2:] * _K3
     return combined
+
+
+class _WordCrcs(dict[str, int]):
+    """Each word's CRC-32 (of its UTF-8), remembered: a news body's words are mostly the
+    language's common ones, and a dict lookup is a third of encoding a word and hashing
+    it (466 words: 37 -> 16 us). Emptied when it holds ``_WORD_CRCS`` words (about 4 MB)."""
+
+    def __missing__(self, word: str) -> int:
+        if len(self) >= _WORD_CRCS:
+            self.clear()
+        value = self[word] = zlib.crc32(word.encode())
+        return value
+
+
+_WORD_CRCS = 32_768
+_word_crcs = _WordCrcs()
 
 
 def _sha1_hashes(words: Sequence[str]) -> np.ndarray:
