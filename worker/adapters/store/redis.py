@@ -449,8 +449,8 @@ local now, keep, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local added = 0
 for i = 4, #ARGV, 2 do
   local id = ARGV[i]
-  if not redis.call('ZSCORE', order, id) then
-    redis.call('ZADD', order, now, id)
+  -- NX: an article already remembered keeps its place (ZADD answers 1 for a new one)
+  if redis.call('ZADD', order, 'NX', now, id) == 1 then
     redis.call('HSET', prints, id, ARGV[i + 1])
     added = added + 1
   end
