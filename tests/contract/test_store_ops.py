@@ -117,3 +117,14 @@ def test_dead_letters_appear_in_totals_and_delivery_states(store):
     states = store.delivery_states(["a1.1"], NOW + 6)["a1.1"]
     assert states["a"].status == "dead_lettered" and states["a"].at == NOW + 5
     assert states["b"].status == "pending"
+
+
+def test_latency_samples_of_a_large_batch_from_one_feed(store):
+    """A deliver batch can hold thousands of one feed's events (delivery.batch_size goes
+    to 10,000): all are sampled, newest first, within MAX_SAMPLES."""
+    ids = [f"e{n}.1" for n in range(9_000)]
+    samples = [LatencySample("f1", NOW + n, float(n)) for n in range(9_000)]
+    store.record_deliveries("a", ids, samples, NOW + 10_000)
+    got = store.latency_samples(["f1"])["f1"]
+    assert len(got) == MAX_SAMPLES and got[0] == (NOW + 8_999, 8_999.0)
+    assert store.delivery_totals()["a"].delivered == 9_000
