@@ -100,14 +100,22 @@ def _describe(args: tuple[Any, ...]) -> str:
     return ", ".join(f"list[{len(a)}]" if isinstance(a, list) else repr(a)[:80] for a in args)
 
 
+def _send(task: Task, *args: Any) -> None:
+    """Publish a message for ``task``, with the argument summary Celery keeps in the
+    message written by ``_describe`` ("list[200]"): Celery's own, a ``saferepr`` of the
+    arguments, walks a batch's whole list (116 us for 200 feed ids) and made a publish
+    cost 500-600 us instead of about 310."""
+    task.apply_async(args, argsrepr=_describe(args), kwargsrepr="{}")
+
+
 @stage_task(name="feeds.tick", queue="fetch", guard=False, time_limit=120)
 def tick() -> None:
     plan = pipeline.tick(app.runtime)
     for batch in plan.fetch_batches:
-        fetch.delay(batch)
+        _send(fetch, batch)
     for sink, batches in plan.deliveries.items():
         for ids in batches:
-            deliver.delay(sink, ids)
+            _send(deliver, sink, ids)
 
 
 POISON_REASON = "a worker died processing this feed several times"
@@ -129,7 +137,7 @@ def _quarantine_deliver(sink: str, event_ids: list[str]) -> None:
 def fetch(feed_ids: list[str]) -> None:
     changed = pipeline.fetch_batch(app.runtime, feed_ids)
     for docs in pipeline.by_size(changed, PROCESS_BATCH_BYTES):
-        process.delay(pipeline.hand_over(app.runtime, docs))
+        _send(process, pipeline.hand_over(app.runtime, docs))
 
 
 @stage_task(name="feeds.process", queue="parse", on_poison=_quarantine_process)
@@ -141,7 +149,7 @@ def process(docs: list[dict[str, Any]]) -> None:
         size = app.settings.delivery.batch_size
         for sink, ids in outbox.items():
             for start in range(0, len(ids), size):
-                deliver.delay(sink, ids[start : start + size])
+                _send(deliver, sink, ids[start : start + size])
 
 
 @stage_task(name="events.deliver", queue="publish", on_poison=_quarantine_deliver)

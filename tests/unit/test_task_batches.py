@@ -37,3 +37,17 @@ def test_a_document_over_the_limit_travels_alone() -> None:
         ["f2"],
     ]
     assert by_size([], PROCESS_BATCH_BYTES) == []
+
+
+def test_messages_carry_a_short_summary_of_their_arguments(monkeypatch) -> None:
+    """A stage's message is published with its arguments as given and the summary
+    "list[N]" in place of Celery's repr of every feed id (what logs and monitors show)."""
+    from worker import tasks
+
+    sent: list[tuple[tuple[object, ...], dict[str, object]]] = []
+    monkeypatch.setattr(
+        tasks.deliver, "apply_async", lambda args, **options: sent.append((args, options))
+    )
+    ids = [f"a{n}.1" for n in range(300)]
+    tasks._send(tasks.deliver, "stream", ids)
+    assert sent == [(("stream", ids), {"argsrepr": "'stream', list[300]", "kwargsrepr": "{}"})]
