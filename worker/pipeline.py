@@ -40,6 +40,7 @@ from worker.core.models import (
     FetchResult,
     PollRecord,
     PollSummary,
+    replaced,
 )
 from worker.core.normalize import (
     Document,
@@ -358,7 +359,7 @@ def _settle_read(rt: Runtime, d: ReadDoc, committed: Committed, out: _Outcomes) 
         published=published,
         hints=read_hints(result.body),
     )
-    new_state = replace(
+    new_state = replaced(
         new_state,
         body_hash=_body_hash(result.body),
         title=d.title or state.title,
@@ -577,7 +578,7 @@ def _settle(
             changes["etag"] = result.etag
             changes["last_modified"] = trusted_last_modified(result.last_modified, now)
     # one copy of the state, not four: _settle runs for every poll
-    polled = replace(state, **changes)
+    polled = replaced(state, **changes)
     polled, events = _lifecycle(rt, polled, spec, result, kind=kind, now=now)
     nxt = next_poll(
         polled,
@@ -600,7 +601,7 @@ def _settle(
         next_in=None if math.isinf(nxt.at) else round(nxt.at - now, 1),
         next_reason=nxt.reason,
     )
-    settled = replace(
+    settled = replaced(
         polled,
         next_poll_at=nxt.at,
         next_reason=nxt.reason,

@@ -25,6 +25,7 @@ from worker.core.models import (
     FetchRequest,
     FetchResult,
     SeenRecord,
+    replaced,
 )
 from worker.core.neardup import Cluster, Fingerprint, assign_cluster
 from worker.core.normalize import Cleaning, Document, memo_value, with_page, without_learned
@@ -423,7 +424,7 @@ def _article_commit(
     if cluster is None:
         cluster = Cluster(record.cluster_id, record.duplicate_of) if record else Cluster(None, None)
     expected = record.revision if record else 0
-    article = replace(
+    article = replaced(
         published,
         revision=expected + 1,
         cluster_id=cluster.cluster_id,

@@ -14,7 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worker.adapters.store.records import state_from_json, state_json
-from worker.core.models import POLL_ROW, FeedHints, FeedIdentity, FeedState, KeyTrust, PollRecord
+from worker.core.models import (
+    POLL_ROW,
+    Article,
+    FeedHints,
+    FeedIdentity,
+    FeedState,
+    KeyTrust,
+    PollRecord,
+    SourceRef,
+    replaced,
+)
 
 TEXT = st.none() | st.text(max_size=8)
 NUM = st.none() | st.floats(allow_nan=False, allow_infinity=False)
@@ -189,3 +199,43 @@ def test_a_short_poll_row_reads_with_the_defaults_of_later_fields() -> None:
     """A row written before a field was appended to PollRecord."""
     state = FeedState.from_dict({"feed_id": "f", "url": "u", "poll_rows": [[1.0, "ok"]]})
     assert state.polls == (PollRecord(1.0, "ok"),)
+
+
+_RECORDS = [
+    FeedState(feed_id="f", url="https://a.example/feed", published=(1.0, 2.0)),
+    Article(
+        "id",
+        "u",
+        None,
+        "g",
+        "t",
+        "s",
+        "<p>x</p>",
+        "x",
+        ("a",),
+        ("c",),
+        "2024",
+        None,
+        "en",
+        None,
+        (),
+        SourceRef("f", "u", "t", "s"),
+        "h",
+    ),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(_RECORDS), st.data())
+def test_replaced_is_dataclasses_replace(record, data):
+    """``replaced`` (every poll's and article's copy) gives what ``replace`` gives, for
+    any set of changed fields, the last field and the first included."""
+    names = [f.name for f in dataclasses.fields(record)]
+    changed = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
+    changes = {name: data.draw(st.integers() | st.none() | st.text(max_size=3)) for name in changed}
+    assert replaced(record, **changes) == dataclasses.replace(record, **changes)
+
+
+def test_replaced_names_an_unknown_field():
+    with pytest.raises(TypeError, match="FeedState has no field 'colour'"):
+        replaced(_RECORDS[0], colour="red")
