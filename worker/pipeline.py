@@ -100,14 +100,13 @@ def tick(rt: Runtime, *, max_feeds: int = 10_000) -> TickPlan:
 def fetch_batch(rt: Runtime, feed_ids: Sequence[str]) -> list[FetchResult]:
     """Poll the feeds concurrently; settle the unchanged, failed, deferred and gone ones
     here and return the changed documents for ``process``."""
-    specs = rt.store.feed_specs(feed_ids)
-    states = rt.store.load_states([f for f in feed_ids if f in specs])
+    feeds = rt.store.load_feeds(feed_ids)
     settled: list[FeedState] = []
     requests = []
     for fid in feed_ids:
-        if fid not in specs or fid not in states:
+        if fid not in feeds:
             continue
-        state, spec = states[fid], specs[fid]
+        spec, state = feeds[fid]
         if state.lifecycle == "gone":
             settled.append(replace(state, next_poll_at=math.inf))  # claimed in a race
             continue
@@ -126,7 +125,7 @@ def fetch_batch(rt: Runtime, feed_ids: Sequence[str]) -> list[FetchResult]:
     changed: list[FetchResult] = []
     events: list[Event] = []
     for fetched in results:
-        state, spec = states[fetched.feed_id], specs[fetched.feed_id]
+        spec, state = feeds[fetched.feed_id]
         status: str = fetched.status
         result = fetched
         if fetched.status == "ok" and _body_hash(fetched.body) == state.body_hash:

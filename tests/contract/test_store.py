@@ -123,6 +123,20 @@ def test_states_round_trip_and_set_the_due_time(store):
     assert store.claim_due_feeds(NOW + 30, 10, 60) == ["f1"]
 
 
+def test_load_feeds_reads_each_known_feeds_spec_and_state_together(store):
+    """load_feeds (the fetch task's read) is feed_specs and load_states at once: a fresh
+    state for a feed never polled, the saved one after a poll, unknown ids left out."""
+    store.sync_feeds([spec(1), spec(2)], NOW)
+    saved = replace(store.load_states(["f1"])["f1"], etag='"x"', next_poll_at=NOW + 30)
+    store.save_states([saved])
+    got = store.load_feeds(["f1", "f2", "nope"])
+    specs, states = store.feed_specs(["f1", "f2"]), store.load_states(["f1", "f2"])
+    assert got == {f: (specs[f], states[f]) for f in ("f1", "f2")}
+    assert got["f1"][1] == saved
+    assert got["f2"][1] == FeedState(feed_id="f2", url="https://example.com/2.xml")
+    assert store.load_feeds([]) == {}
+
+
 def test_save_state_of_a_removed_feed_does_not_resurrect_it(store):
     """A poll finishing after its feed was removed leaves no trace."""
     store.sync_feeds([spec(1)], NOW)

@@ -76,6 +76,11 @@ class Store(Protocol):
         """Current states; a feed never polled gets a fresh state."""
         ...
 
+    def load_feeds(self, feed_ids: Sequence[str]) -> dict[str, tuple[FeedSpec, FeedState]]:
+        """Each known feed's spec and current state, read together (a fetch task reads
+        both for every feed of its batch); unknown ids are left out."""
+        ...
+
     def save_states(self, states: Sequence[FeedState]) -> None:
         """Record poll outcomes; each feed becomes due at its ``next_poll_at``."""
         ...

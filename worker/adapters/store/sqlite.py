@@ -279,6 +279,22 @@ class SqliteStore:
                     out[fid] = FeedState(feed_id=fid, url=json.loads(spec)["url"])
         return out
 
+    def load_feeds(self, feed_ids: Sequence[str]) -> dict[str, tuple[FeedSpec, FeedState]]:
+        out: dict[str, tuple[FeedSpec, FeedState]] = {}
+        for part in _chunks(feed_ids):
+            rows = self.conn.execute(
+                f"SELECT feed_id, spec, state FROM feeds WHERE feed_id IN ({_marks(part)})", part
+            ).fetchall()
+            for fid, spec, state in rows:
+                doc = json.loads(spec)
+                out[fid] = (
+                    FeedSpec.from_dict(doc),
+                    FeedState.from_dict(json.loads(state))
+                    if state
+                    else FeedState(feed_id=fid, url=doc["url"]),
+                )
+        return out
+
     def save_states(self, states: Sequence[FeedState]) -> None:
         with self._tx() as c:
             c.executemany(
