@@ -1,4 +1,5 @@
-"""Celery's prefork pool, without its hang at exit after a signal to the whole group.
+"""Celery's prefork pool, without its hang at exit after a signal to the whole group
+(docs/decisions/0024).
 
 With a broker Celery cannot drive from its event loop (the embedded mode's filesystem
 transport), the prefork pool is billiard's plain ``Pool``: its processes share one
