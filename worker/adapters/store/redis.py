@@ -652,20 +652,17 @@ class RedisStore:
         return [i.decode() for i in ids]
 
     def load_states(self, feed_ids: Sequence[str]) -> dict[str, FeedState]:
-        out: dict[str, FeedState] = {}
-        for fid, (state, spec) in zip(feed_ids, self._state_and_spec(feed_ids), strict=True):
-            if state is not None:
-                out[fid] = state_from_json(state)
-            elif spec is not None:
-                out[fid] = FeedState(feed_id=fid, url=json.loads(spec)["url"])
-        return out
+        return {fid: state for fid, (_, state) in self.load_feeds(feed_ids).items()}
 
     def load_feeds(self, feed_ids: Sequence[str]) -> dict[str, tuple[FeedSpec, FeedState]]:
         # One HMGET a feed: the spec read separately was a second command per feed, for
         # redis-py to pack and parse (a tenth of a warm fetch task's own CPU).
+        pipe = self.r.pipeline(transaction=False)
+        for fid in feed_ids:
+            pipe.hmget(self._k("feed", fid), "state", "spec")
         out: dict[str, tuple[FeedSpec, FeedState]] = {}
-        for fid, (state, spec) in zip(feed_ids, self._state_and_spec(feed_ids), strict=True):
-            if spec is None:
+        for fid, (state, spec) in zip(feed_ids, pipe.execute(), strict=True):
+            if spec is None:  # not a feed (any more): a state alone is not resurrected
                 continue
             doc = json.loads(spec)
             out[fid] = (
@@ -673,12 +670,6 @@ class RedisStore:
                 state_from_json(state) if state is not None else FeedState(fid, doc["url"]),
             )
         return out
-
-    def _state_and_spec(self, feed_ids: Sequence[str]) -> list[list[bytes | None]]:
-        pipe = self.r.pipeline(transaction=False)
-        for fid in feed_ids:
-            pipe.hmget(self._k("feed", fid), "state", "spec")
-        return cast(list[list[bytes | None]], pipe.execute())
 
     def save_states(self, states: Sequence[FeedState]) -> None:
         if not states:

@@ -267,17 +267,7 @@ class SqliteStore:
         return ids
 
     def load_states(self, feed_ids: Sequence[str]) -> dict[str, FeedState]:
-        out: dict[str, FeedState] = {}
-        for part in _chunks(feed_ids):
-            rows = self.conn.execute(
-                f"SELECT feed_id, spec, state FROM feeds WHERE feed_id IN ({_marks(part)})", part
-            ).fetchall()
-            for fid, spec, state in rows:
-                if state:
-                    out[fid] = FeedState.from_dict(json.loads(state))
-                else:
-                    out[fid] = FeedState(feed_id=fid, url=json.loads(spec)["url"])
-        return out
+        return {fid: state for fid, (_, state) in self.load_feeds(feed_ids).items()}
 
     def load_feeds(self, feed_ids: Sequence[str]) -> dict[str, tuple[FeedSpec, FeedState]]:
         out: dict[str, tuple[FeedSpec, FeedState]] = {}
