@@ -206,7 +206,9 @@ local cap, shard = tonumber(ARGV[8]), tonumber(ARGV[9])
 local c = cmsgpack.unpack(ARGV[10])
 local accepted = {}
 -- Each index hash's key, built once per call, and the hashes filed into: one EXPIRE each
--- at the end (16 a period), not per bucket; cut out as in _NEAR_FIND.
+-- at the end (16 a period), not per bucket. The bands are cut out as in _NEAR_FIND, the
+-- loop written out in both: a shared Lua iterator (a closure call per band) made both
+-- scripts 5-8 % slower in the replay (benchmarks/scripts.py).
 local keys, filed = {}, {}
 -- The history's key and each sink's outbox key, also once per call.
 local hist, outboxes = p .. ':hist', {}
