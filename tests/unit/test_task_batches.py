@@ -39,9 +39,10 @@ def test_a_document_over_the_limit_travels_alone() -> None:
     assert by_size([], PROCESS_BATCH_BYTES) == []
 
 
-def test_messages_carry_a_short_summary_of_their_arguments(monkeypatch) -> None:
-    """A stage's message is published with its arguments as given and the summary
-    "list[N]" in place of Celery's repr of every feed id (what logs and monitors show)."""
+def test_send_publishes_the_arguments_with_a_short_summary_of_them(monkeypatch) -> None:
+    """``_send`` (how the stages publish) passes the arguments as given and the summary
+    "list[N]" as Celery's argsrepr, in place of Celery's repr of every feed id (what
+    logs and monitors show)."""
     from worker import tasks
 
     sent: list[tuple[tuple[object, ...], dict[str, object]]] = []
