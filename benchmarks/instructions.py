@@ -27,6 +27,7 @@ each, two runs (they may run at once: load does not change the counts). Redis da
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import os
 import re
@@ -43,7 +44,16 @@ DEFAULT_FEEDS = {"cold": 60, "changed": 40, "fetch": 1000}
 
 
 def _counted(step: Callable[[Any], object], batches: Sequence[Any]) -> None:
-    """The only calls callgrind counts (``--toggle-collect=starmap_next``)."""
+    """The only calls callgrind counts (``--toggle-collect=starmap_next``), with the
+    collector tuned as a worker's pool process tunes it (trees older than
+    ``runtime.tune_collector`` did the same in ``celery_app``)."""
+    try:
+        from worker.runtime import tune_collector
+    except ImportError:
+        gc.freeze()
+        gc.set_threshold(50_000, *gc.get_threshold()[1:])
+    else:
+        tune_collector()
     list(itertools.starmap(step, [(b,) for b in batches]))
 
 

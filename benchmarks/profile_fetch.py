@@ -32,7 +32,7 @@ import redis
 from benchmarks.throughput import FarmProcess
 from worker import pipeline
 from worker.logging import configure_logging
-from worker.runtime import Runtime
+from worker.runtime import Runtime, tune_collector
 from worker.settings import load_settings
 
 
@@ -80,6 +80,7 @@ def main() -> None:
                 info = server.info("cpu")
                 return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
+            tune_collector()  # as a worker's pool process does when it starts
             profiler = cProfile.Profile()
             before, cpu, started = redis_cpu(), time.process_time(), time.perf_counter()
             if not args.no_profile:

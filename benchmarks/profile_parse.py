@@ -32,7 +32,7 @@ from benchmarks.farm import Farm
 from worker import pipeline
 from worker.core import neardup
 from worker.core.models import FetchResult
-from worker.runtime import Runtime
+from worker.runtime import Runtime, tune_collector
 from worker.settings import load_settings
 
 
@@ -71,6 +71,7 @@ def main() -> None:
         articles = 20 * len(docs)
         # Lazy imports (datasketch on the first fingerprint) stay outside the timings.
         neardup.fingerprint("warm-up", "one two three four")
+        tune_collector()  # as a worker's pool process does when it starts
         profiler = cProfile.Profile()
 
         server = redis.Redis.from_url(args.redis)

@@ -9,7 +9,6 @@ The reasoning behind the delivery settings is in docs/decisions/0002-celery-deli
 
 from __future__ import annotations
 
-import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from celery import Celery, signals
 from worker.adapters import fsbroker
 from worker.logging import configure_logging, get_logger
 from worker.pool import PREFORK
-from worker.runtime import Runtime
+from worker.runtime import Runtime, tune_collector
 from worker.settings import Settings, load_settings
 
 QUEUES = ("fetch", "parse", "publish")
@@ -163,14 +162,6 @@ def _setup_logging(**_: Any) -> None:
     configure_logging(app.settings.log.level, app.settings.log.format)
 
 
-# The cyclic garbage collector's first threshold (CPython's default is 700 allocations).
-# A parse task allocates a round's articles, fingerprints and events by the hundred
-# thousand and frees them by reference counting; at 700 the collector ran some 1,300
-# times a cold pass of 20,000 articles in one process, 4 % of its time
-# (docs/benchmarks.md, sixth session).
-GC_THRESHOLD = 50_000
-
-
 @signals.worker_init.connect
 def _prepare_worker(**_: Any) -> None:
     """Before the pool forks: import what the first fetch task would (the aiohttp
@@ -183,11 +174,8 @@ def _prepare_worker(**_: Any) -> None:
 
 @signals.worker_process_init.connect
 def _tune_gc(**_: Any) -> None:
-    """Collect cycles less often, and never look again at what the process holds once it
-    has started (modules, settings, Celery's machinery): ``gc.freeze`` moves them out of
-    the collector's sight, and a forked pool process keeps sharing their pages."""
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+    """A pool process has started (modules, settings, Celery's machinery): ``tune_collector``."""
+    tune_collector()
 
 
 @signals.task_prerun.connect
