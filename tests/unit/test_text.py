@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from worker.core import text
 from worker.core.text import collapse, html_to_text, plain_text, scrub, truncate
 
 # Written out here, not imported: C0 controls but tab and newline, DEL, bidi controls,
@@ -81,6 +82,19 @@ HTMLISH = st.lists(st.one_of(MARKUPISH, st.text(ANY_CHAR, max_size=4)), max_size
 def test_scrub_removes_each_unsafe_character(char):
     """scrub drops NUL, C0/C1 controls, DEL, bidi controls, lone surrogates and a stray BOM."""
     assert scrub(f"a{char}b") == "ab"
+
+
+@pytest.mark.parametrize("code", range(128), ids=lambda c: f"U+{c:04X}")
+def test_scrub_of_ascii_text_keeps_and_drops_what_its_rule_does(code):
+    """An ASCII string takes a shorter route (its bytes screened): each ASCII character
+    is kept or dropped as the rule for any text says."""
+    value = f"ab{chr(code)}c"
+    assert scrub(value) == text._UNSAFE.sub("", value)
+
+
+@given(st.text(st.characters(max_codepoint=0x7F)) | st.text(ANY_CHAR))
+def test_scrub_is_its_rule(raw):
+    assert scrub(raw) == text._UNSAFE.sub("", raw.replace("\r\n", "\n"))
 
 
 def test_scrub_keeps_ordinary_text():

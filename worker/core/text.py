@@ -16,6 +16,10 @@ from lxml import etree
 _UNSAFE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufeff\ufffe\uffff]"
 )
+# The ASCII characters of _UNSAFE, deleted from an ASCII string's bytes to find out
+# whether it holds any: a third of the regex's time for a body (0.48 against 1.6 us
+# for 490 characters).
+_ASCII_UNSAFE = bytes(c for c in range(128) if _UNSAFE.match(chr(c)))
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u3000]+")
 # Whitespace to str.split() that _SPACES keeps inside a line (separators, NEL, ogham and
 # narrow spaces): where one occurs, collapse() cannot take the str.split() route.
@@ -70,7 +74,10 @@ BLOCK_TAGS = frozenset(
 
 def scrub(value: str) -> str:
     """Remove characters that must never be stored: NUL, controls, bidi overrides, surrogates."""
-    return _UNSAFE.sub("", value.replace("\r\n", "\n"))
+    value = value.replace("\r\n", "\n")
+    if value.isascii() and len(value.encode().translate(None, _ASCII_UNSAFE)) == len(value):
+        return value
+    return _UNSAFE.sub("", value)
 
 
 def fold_keywords(value: str) -> str:
@@ -84,7 +91,12 @@ def fold_keywords(value: str) -> str:
 
 def collapse(value: str) -> str:
     """One space between words, no leading or trailing space."""
-    if _KEPT_SPACES.search(value) is None:
+    if value.isascii():
+        # four scans at C speed, a tenth of the regex's time for a paragraph
+        kept = "\x1c" in value or "\x1d" in value or "\x1e" in value or "\x1f" in value
+    else:
+        kept = _KEPT_SPACES.search(value) is not None
+    if not kept:
         # Every whitespace character here is one the rule below collapses: str.split()
         # gives the same, about twice as fast (collapse was 8 % of a cold pass).
         return " ".join(value.split())
