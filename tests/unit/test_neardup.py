@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 
 import numpy as np
 import pytest
@@ -279,6 +280,19 @@ def test_the_churn_screen_keeps_its_one_known_gap():
     assert neardup._CHURN.search("tues jan")
     assert not neardup._may_churn("tues jan")
     assert neardup.body_words("Tues Jan") == ["tues", "jan"]
+
+
+@given(
+    st.text(st.sampled_from("abdnoy ,.:") | st.characters(max_codepoint=0x7F), max_size=40)
+    | st.text(
+        st.sampled_from("ago now day 7\u0663\u0967\uff15\u00e9x") | st.characters(), max_size=40
+    )
+)
+def test_the_churn_screen_is_its_rule_for_ascii_and_other_text(folded):
+    """ASCII text takes a shorter route to its digits (substring tests, not \\d): both
+    routes say what the rule says, for ASCII digits and for other scripts' (U+0663)."""
+    rule = any(w in folded for w in ("ago", "now", "day")) or re.search(r"\d", folded)
+    assert neardup._may_churn(folded) == bool(rule)
 
 
 def _words_one_paragraph_at_a_time(text: str) -> tuple[str, ...]:
