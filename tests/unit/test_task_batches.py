@@ -1,4 +1,5 @@
-"""How fetched documents are grouped into process messages."""
+"""How stage messages are made: documents grouped under a byte limit, arguments
+summarized, each task routed to its queue."""
 
 from __future__ import annotations
 
@@ -52,3 +53,15 @@ def test_send_publishes_the_arguments_with_a_short_summary_of_them(monkeypatch) 
     ids = [f"a{n}.1" for n in range(300)]
     tasks._send(tasks.deliver, "stream", ids)
     assert sent == [(("stream", ids), {"argsrepr": "'stream', list[300]", "kwargsrepr": "{}"})]
+
+
+def test_every_stage_task_is_routed_to_the_queue_it_declares() -> None:
+    """Celery routes by ``task_routes`` (a task's own queue attribute is deprecated, gone
+    in Celery 6): each stage task declared with ``stage_task`` is routed to its queue, and
+    the routes name no task that is not declared."""
+    from worker import tasks
+
+    assert set(tasks.STAGE_QUEUES) >= {"feeds.tick", "feeds.fetch", "feeds.process"}
+    for name, queue in tasks.STAGE_QUEUES.items():
+        assert tasks.app.amqp.router.route({}, name)["queue"].name == queue, name
+    assert set(tasks.app.conf.task_routes) <= set(tasks.STAGE_QUEUES)
