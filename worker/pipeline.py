@@ -217,14 +217,11 @@ def process(rt: Runtime, fetched: Sequence[FetchResult]) -> dict[str, list[str]]
     document of a round at once; a task of 40 documents makes a handful of round trips
     instead of seven per document, and holds half a megabyte of documents at a time.
     """
-    specs = rt.store.feed_specs([f.feed_id for f in fetched])
-    states = rt.store.load_states(list(specs))
-    profiles = rt.store.load_feed_identities(list(specs))
+    feeds = rt.store.load_feeds([f.feed_id for f in fetched])
+    profiles = rt.store.load_feed_identities(list(feeds))
     out = _Outcomes()
     for part in by_size(fetched, ROUND_BYTES):
-        read = (
-            _first_read(rt, r, out, specs=specs, states=states, profiles=profiles) for r in part
-        )
+        read = (_first_read(rt, r, out, feeds=feeds, profiles=profiles) for r in part)
         todo = [d for d in read if d is not None]
         while todo:
             batch, todo = next_round(todo)
@@ -254,16 +251,15 @@ def _first_read(
     result: FetchResult,
     out: _Outcomes,
     *,
-    specs: Mapping[str, FeedSpec],
-    states: Mapping[str, FeedState],
+    feeds: Mapping[str, tuple[FeedSpec, FeedState]],
     profiles: Mapping[str, FeedIdentity],
 ) -> ReadDoc | None:
     """The document read with its feed's memo; None when its feed is gone, or when it
     cannot be read (its feed then settled as failed)."""
-    spec, state = specs.get(result.feed_id), states.get(result.feed_id)
-    if spec is None or state is None:
+    if result.feed_id not in feeds:
         log.info("feed.removed_while_polling", feed_id=result.feed_id)
         return None
+    spec, state = feeds[result.feed_id]
     now = rt.clock()
     started = time.perf_counter()
     profile = profiles.get(spec.feed_id) or FeedIdentity(spec.feed_id)
@@ -787,14 +783,12 @@ def quarantine_feeds(rt: Runtime, feed_ids: Sequence[str], reason: str) -> None:
     """Count a crash as an error of each feed in a poisoned message: they back off like
     any failing feed instead of killing a worker again at the next lease."""
     now = rt.clock()
-    specs = rt.store.feed_specs(feed_ids)
-    states = rt.store.load_states(list(specs))
     settled = []
-    for fid, state in states.items():
+    for fid, (spec, state) in rt.store.load_feeds(feed_ids).items():
         crashed = FetchResult(
             feed_id=fid, url=state.url, status="error", error_kind="poisoned", error=reason
         )
-        settled.append(_settle(rt, state, specs[fid], crashed, now, status="error")[0])
+        settled.append(_settle(rt, state, spec, crashed, now, status="error")[0])
     rt.store.save_states(settled)
 
 

@@ -242,6 +242,30 @@ def test_a_document_gone_before_its_parse_is_polled_again_when_its_claim_runs_ou
     assert len(sink_ids(rt)) == 2
 
 
+def test_a_document_of_a_feed_removed_while_it_was_polled_is_not_parsed(
+    tmp_path, feed_server, mode
+):
+    """The parse stage reads the specs and states of its documents' feeds together; a
+    feed removed between its fetch and its parse is logged and skipped, its neighbour in
+    the same message published as usual."""
+    from structlog.testing import capture_logs
+
+    feed_server.routes["/a.xml"] = Resource(rss([("one", "One")]))
+    feed_server.routes["/b.xml"] = Resource(rss([("two", "Two")]))
+    rt, _ = make_runtime(tmp_path, [feed_server.url("/a.xml"), feed_server.url("/b.xml")], **mode)
+    kept, removed = (f.feed_id for f in rt.settings.feeds)
+    [batch] = pipeline.tick(rt).fetch_batches
+    changed = pipeline.fetch_batch(rt, batch)
+    assert {r.feed_id for r in changed} == {kept, removed}
+    assert rt.store.remove_feed(removed)
+    with capture_logs() as logs:
+        outbox = pipeline.process(rt, changed)
+    assert [len(ids) for ids in outbox.values()] == [1]
+    skipped = [e for e in logs if e["event"] == "feed.removed_while_polling"]
+    assert [e["feed_id"] for e in skipped] == [removed]
+    assert rt.store.load_states([kept, removed]).keys() == {kept}
+
+
 def test_a_parse_message_with_its_body_inside_is_still_read(tmp_path, feed_server, mode):
     """Messages queued before documents went through the store carry their bodies."""
     feed_server.routes["/a.xml"] = Resource(rss([("one", "One")]))
