@@ -118,8 +118,9 @@ def html_to_text(markup: str, *, keep_lines: bool = False, sanitized: bool = Fal
     ``keep_lines``: the text of the fragment's lines (``line_texts``) is kept for that
     function's next caller of the same markup (an article body, whose lines are
     fingerprinted later): read in the same walk, not parsed and walked again.
-    ``sanitized``: the markup is ``sanitize_html``'s (which scrubbed it last), or what
-    ``boilerplate.remove`` wrote of it: not scrubbed again (a scan of the whole body, 1.4 %
+    ``sanitized``: the markup is ``sanitize_html``'s (which holds no unsafe character:
+    its input was scrubbed, and its output too wherever nh3 decoded a numeric reference),
+    or what ``boilerplate.remove`` wrote of it: not scrubbed again (a scan of the whole body, 1.4 %
     of a cold pass's worker samples). Neither writes a character reference scrub would
     have dropped: nh3 escapes only ``&<>"`` and no-break spaces, lxml only ``&<>"``."""
     markup = _CHAR_REF.sub(_drop_control_ref, markup if sanitized else scrub(markup))
