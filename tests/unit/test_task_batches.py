@@ -61,7 +61,12 @@ def test_every_stage_task_is_routed_to_the_queue_it_declares() -> None:
     the routes name no task that is not declared."""
     from worker import tasks
 
-    assert set(tasks.STAGE_QUEUES) >= {"feeds.tick", "feeds.fetch", "feeds.process"}
+    assert set(tasks.STAGE_QUEUES) >= {
+        "feeds.tick",
+        "feeds.fetch",
+        "feeds.process",
+        "events.deliver",
+    }
     for name, queue in tasks.STAGE_QUEUES.items():
         assert tasks.app.amqp.router.route({}, name)["queue"].name == queue, name
     assert set(tasks.app.conf.task_routes) <= set(tasks.STAGE_QUEUES)
